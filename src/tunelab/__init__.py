@@ -1,0 +1,5 @@
+"""tunelab: hyperparameter studies of neural-network image classifiers."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

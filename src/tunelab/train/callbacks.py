@@ -1,0 +1,45 @@
+"""The seam between the training loop and whatever watches it (a study's pruner, a progress bar).
+
+A callback is any callable ``(epoch, record) -> bool``; returning True stops the run with status
+``stopped``. The loop never imports Optuna: a study wraps ``trial.report`` / ``trial.should_prune``
+in such a callable.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from tunelab.config import EarlyStoppingConfig
+
+
+class EpochCallback(Protocol):
+    def __call__(self, epoch: int, record: Mapping[str, float]) -> bool:
+        """Called after each epoch with its history record; return True to stop training."""
+        ...
+
+
+@dataclass
+class EarlyStopping:
+    """Keras' EarlyStopping: stop after ``patience`` epochs without an improvement over ``min_delta``."""
+
+    config: EarlyStoppingConfig
+    best: float = math.inf
+    best_epoch: int = 0
+    wait: int = 0
+
+    def improved(self, epoch: int, record: Mapping[str, float]) -> bool:
+        """Note this epoch's monitored value; True when it is the best so far."""
+        value = record[self.config.monitor]
+        value = -value if self.config.monitor.endswith("accuracy") else value
+        if value < self.best - self.config.min_delta:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            return True
+        self.wait += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.wait >= max(1, self.config.patience)

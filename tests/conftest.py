@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data() -> Path | None:
+    """The shared copies of the real datasets (../shared/data beside the checkout), if present."""
+    candidates = [os.environ.get("TUNELAB_SHARED_DATA"), REPO.parent / "shared" / "data"]
+    for candidate in candidates:
+        if candidate and Path(candidate, "mnist").is_dir():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch, tmp_path_factory):
+    """No test may reach the internet or the user's cache: downloads go to a closed local port."""
+    monkeypatch.setenv("TUNELAB_DATA_MIRROR", "http://127.0.0.1:9/")
+    monkeypatch.delenv("TUNELAB_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))

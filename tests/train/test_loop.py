@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from tunelab.config import RunConfig
+from tunelab.data import load_splits
+from tunelab.train import evaluate, train
+
+
+def config(**train) -> RunConfig:
+    base = {"epochs": 3, "batch_size": 64, "device": "cpu"}
+    return RunConfig.model_validate(
+        {
+            "data": {"name": "digits", "normalize": "standardize"},
+            "model": {"kind": "mlp", "hidden": [64, 32], "dropout": 0.1},
+            "train": base | train,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return load_splits(config().data)
+
+
+def test_learns_digits(splits):
+    result = train(config(epochs=8), splits)
+    assert result.status == "completed" and result.reason is None
+    assert len(result.history) == 8
+    assert result.test.accuracy > 0.9
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.test.n == len(splits.y_test) and result.val.n == len(splits.y_val)
+    assert set(result.history[0]) >= {
+        "epoch",
+        "train_loss",
+        "train_accuracy",
+        "val_loss",
+        "val_accuracy",
+        "lr",
+        "time_s",
+        "grad_dense1",
+        "grad_dense2",
+        "grad_out",
+    }
+    assert all(result.history[0][f"grad_{n}"] > 0 for n in ("dense1", "dense2", "out"))
+    assert result.checksums  # the bundled digits file is recorded
+
+
+def test_same_seed_same_result_other_seed_differs(splits):
+    a, b, c = train(config(seed=1), splits), train(config(seed=1), splits), train(config(seed=2), splits)
+    strip = [{k: v for k, v in r.items() if k != "time_s"} for r in a.history]
+    assert strip == [{k: v for k, v in r.items() if k != "time_s"} for r in b.history]
+    for key, value in a.model.state_dict().items():
+        assert torch.equal(value, b.model.state_dict()[key])
+    assert a.history[-1]["train_loss"] != c.history[-1]["train_loss"]
+
+
+def test_diverging_run_is_recorded_not_raised(splits):
+    result = train(config(optimizer={"name": "sgd", "lr": 1e12}), splits)
+    assert result.status == "diverged"
+    assert "became" in result.reason and "epoch 1" in result.reason
+    assert result.test is None and len(result.history) == 1
+
+
+def test_early_stopping_restores_best_weights(splits):
+    result = train(
+        config(
+            epochs=60,
+            optimizer={"name": "adam", "lr": 0.01},
+            early_stopping={"monitor": "val_loss", "patience": 2},
+        ),
+        splits,
+    )
+    assert result.status == "early_stopped" and "val_loss" in result.reason
+    assert len(result.history) < 60
+    best = min(result.history, key=lambda r: r["val_loss"])
+    assert result.best_epoch == best["epoch"]
+    assert len(result.history) == result.best_epoch + 2
+    assert result.val.loss == pytest.approx(best["val_loss"], rel=1e-5)
+
+
+def test_callback_can_stop_the_run(splits):
+    seen = []
+
+    def stop_after_two(epoch, record):
+        seen.append(record["val_accuracy"])
+        return epoch == 2
+
+    result = train(config(epochs=5), splits, callbacks=[stop_after_two])
+    assert result.status == "stopped" and len(result.history) == 2 and len(seen) == 2
+    assert result.test is not None
+
+
+def test_gradient_clipping_bounds_the_recorded_gradients(splits):
+    result = train(config(epochs=1, grad_clip=1e-6), splits)
+    assert all(0 < result.history[0][f"grad_{n}"] < 1e-6 for n in ("dense1", "dense2", "out"))
+
+
+def test_history_lr_follows_schedule_and_plateau(splits):
+    stepped = train(config(epochs=4, schedule={"name": "step", "step_size": 2, "gamma": 0.1}), splits)
+    assert [r["lr"] for r in stepped.history] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4])
+    plateau = train(
+        config(
+            epochs=6,
+            optimizer={"name": "sgd", "lr": 1e-9},
+            schedule={"name": "plateau", "patience": 1, "factor": 0.5, "min_delta": 1.0},
+        ),
+        splits,
+    )
+    lrs = [r["lr"] for r in plateau.history]
+    assert lrs[0] == 1e-9 and lrs[-1] < lrs[0]
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        {"name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4},
+        {"name": "adamw", "lr": 1e-3, "weight_decay": 0.01},
+        {"name": "rmsprop", "lr": 1e-3, "momentum": 0.5},
+    ],
+)
+def test_optimizers_train(splits, optimizer):
+    result = train(config(epochs=4, optimizer=optimizer), splits)
+    assert result.status == "completed"
+    assert result.test.accuracy > 0.8
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        {
+            "kind": "mlp",
+            "hidden": [32, 32],
+            "batch_norm": True,
+            "activation": ["gelu", "tanh"],
+            "init": "kaiming_uniform",
+        },
+        {
+            "kind": "cnn",
+            "blocks": [{"filters": 8, "pool": "max"}, {"filters": 16, "pool": "avg"}],
+            "dense": [32],
+            "init": "xavier_uniform",
+        },
+        {
+            "kind": "lcnn",
+            "blocks": [{"filters": 4, "padding": "valid"}],
+            "dense": [32],
+            "dense_activation": "tanh",
+        },
+    ],
+)
+def test_every_model_family_trains(splits, model):
+    cfg = config(epochs=3).model_copy(update={"model": RunConfig.model_validate({"model": model}).model})
+    result = train(cfg, splits)
+    assert result.status == "completed"
+    assert result.test.accuracy > 0.5
+    assert math.isfinite(result.test.loss)
+
+
+def test_evaluate_reports_confusion_consistent_with_accuracy(splits):
+    result = train(config(epochs=2), splits)
+    metrics = evaluate(result.model, splits.x_test, splits.y_test, splits.n_classes, batch_size=37)
+    confusion = torch.tensor(metrics.confusion)
+    assert confusion.sum() == len(splits.y_test)
+    assert metrics.accuracy == pytest.approx(confusion.diag().sum().item() / len(splits.y_test))
+    assert metrics.accuracy == pytest.approx(result.test.accuracy)
+    assert metrics.loss == pytest.approx(result.test.loss, rel=1e-5)
