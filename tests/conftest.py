@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pooch  # noqa: F401  imported here, not first inside a CliRunner: its log handler keeps the stream
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]

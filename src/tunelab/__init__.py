@@ -3,3 +3,10 @@
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+
+def run_study(*args, **kwargs):  # type: ignore[no-untyped-def]
+    """Run (or resume) a study; see :func:`tunelab.search.run_study`. Imported lazily: torch is heavy."""
+    from tunelab.search import run_study as _run_study
+
+    return _run_study(*args, **kwargs)

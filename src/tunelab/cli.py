@@ -205,6 +205,220 @@ def datasets(data_dir: DataDirOption = None) -> None:
     out.print(table)
 
 
+# ------------------------------------------------------------------------------------------- studies
+StorageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        help="SQLAlchemy URL of the study's storage. Default: the study file's, "
+        "else sqlite in the output folder.",
+        show_default=False,
+    ),
+]
+StudyArgument = Annotated[Path, typer.Argument(help="A study file, or a study's output folder.")]
+
+
+@app.command()
+@user_errors
+def run(
+    study: Annotated[Path, typer.Argument(help="Study file (YAML).")],
+    storage: StorageOption = None,
+    n_trials: Annotated[
+        int | None, typer.Option("--n-trials", min=1, help="Trials in the whole study.", show_default=False)
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option(min=0.001, help="Seconds this run may take.", show_default=False)
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output folder. Default: runs/<study name>.", show_default=False),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", help="Override a study setting: key.path=value.", show_default=False),
+    ] = None,
+    data_dir: DataDirOption = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1, mps.", show_default=False)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress.")] = False,
+) -> None:
+    """Run a study, or resume it: finished trials are kept, an interrupted one runs again."""
+    from tunelab.search import load_study_spec, open_study
+    from tunelab.search.study import Worker
+
+    spec = load_study_spec(study, set_ or [])
+    handle = open_study(spec, storage, out_dir)
+    with StudyProgress(enabled=not quiet) as progress:
+        try:
+            Worker(
+                handle,
+                n_trials=n_trials,
+                timeout=timeout,
+                data_dir=data_dir,
+                device=device,
+                observer=progress,
+            ).run()
+        except KeyboardInterrupt:
+            progress.close()
+            done = sum(t.state.is_finished() for t in handle.study.get_trials(deepcopy=False))
+            err.print(
+                f"interrupted: {done} finished trials are kept in {handle.storage_shown}; "
+                "run the same command to resume",
+                highlight=False,
+            )
+            raise typer.Exit(130) from None
+    _print_status(handle)
+
+
+class StudyProgress:
+    """Trials done / budget, the best so far and the current trial's epoch; plain lines off a terminal."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled, self.bar, self.budget, self.best = enabled, None, None, "—"
+        self.current, self.metric = "", "value"
+
+    def __enter__(self) -> StudyProgress:
+        return self
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def started(self, spec: Any, storage: str, done: int, budget: int | None) -> None:
+        self.metric, self.budget = spec.objective.metric, budget
+        if not self.enabled:
+            return
+        err.print(
+            f"study [bold]{spec.name}[/] · {spec.strategy.name} · {storage} · {done} trials already done",
+            highlight=False,
+        )
+        if err.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(
+                TextColumn("trials"),
+                MofNCompleteColumn(),
+                BarColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[line]}"),
+                console=err,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("study", total=budget, completed=done, line="")
+
+    def trial_started(self, number: int, stage: str, params: Mapping[str, Any]) -> None:
+        self.current = f"trial {number} ({stage})"
+        if self.enabled and self.bar is None:
+            shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
+            err.print(f"{self.current}: {shown}", highlight=False)
+
+    def epoch(self, number: int, epoch: int, epochs: int, record: Mapping[str, float]) -> None:
+        if self.bar is not None:
+            acc = record["val_accuracy"]
+            line = f"best {self.best} · {self.current} epoch {epoch}/{epochs} val acc {acc:.4f}"
+            self.bar.update(self.task, line=line)
+
+    def trial_finished(self, number: int, outcome: Any, done: int, best: Any) -> None:
+        if best is not None:
+            self.best = f"{best.value:.4f} (#{best.number})"
+        value = outcome.value(self.metric)
+        shown = f"{self.metric} {value:.4f}" if value is not None else (outcome.reason or "")
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, line=f"best {self.best}")
+        elif self.enabled:
+            total = f"/{self.budget}" if self.budget else ""
+            err.print(
+                f"trial {number} {outcome.outcome}: {shown} · {done}{total} done · best {self.best}",
+                highlight=False,
+            )
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _print_status(handle: Any) -> None:
+    from tunelab.search.status import status_tables
+
+    for table in status_tables(handle):
+        out.print(table)
+
+
+@app.command()
+@user_errors
+def status(study: StudyArgument, storage: StorageOption = None) -> None:
+    """Show a study's trials by state, its stages and its best trial."""
+    from tunelab.search import load_study
+
+    _print_status(load_study(study, storage))
+
+
+@app.command()
+@user_errors
+def best(
+    study: StudyArgument,
+    storage: StorageOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Print the best trial: its parameters, its run settings and its metrics."""
+    from tunelab.search import load_study
+    from tunelab.search.status import best_summary
+
+    summary = best_summary(load_study(study, storage))
+    if as_json:
+        print(json.dumps(summary, default=str))
+        return
+    table = Table(title=f"best trial #{summary['number']} ({summary['metric']} {summary['value']:.4f})")
+    table.add_column("setting")
+    table.add_column("value", overflow="fold")
+    for key, value in {**summary["overrides"], **summary["metrics"]}.items():
+        table.add_row(key, _short(value))
+    out.print(table)
+
+
+@app.command()
+@user_errors
+def export(
+    study: StudyArgument,
+    storage: StorageOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv, parquet or json.")] = "csv",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="File to write. Default: <out>/trials.<format>.", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Write one row per trial: parameters, metrics, status, duration and seeds."""
+    from tunelab.search import load_study
+    from tunelab.search.results import trials_dataframe
+
+    if fmt not in ("csv", "parquet", "json"):
+        raise TunelabError(f"--format: expected csv, parquet or json, got {fmt!r}")
+    handle = load_study(study, storage)
+    frame = trials_dataframe(handle)
+    path = output or handle.out_dir / f"trials.{fmt}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    elif fmt == "parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_json(path, orient="records", indent=1)
+    err.print(f"{len(frame)} trials written to {path}", highlight=False)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of study files (for editors' completion and checking)."""
+    from tunelab.search import StudySpec
+
+    print(json.dumps(StudySpec.model_json_schema(), indent=2))
+
+
 def main() -> None:
     """Console-script entry point."""
     sys.exit(app())

@@ -9,6 +9,7 @@ overrides and turns pydantic's errors into one sentence that names the field.
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -329,22 +330,44 @@ def parse_overrides(items: Iterable[str]) -> list[tuple[str, Any]]:
     return out
 
 
-def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[tuple[str, Any]]) -> dict[str, Any]:
-    """Return a copy of ``raw`` with each dotted key set to its value (creating missing mappings)."""
+def apply_overrides(
+    raw: Mapping[str, Any], overrides: Sequence[tuple[str, Any]], label: str = "--set "
+) -> dict[str, Any]:
+    """Return a copy of ``raw`` with each dotted key set to its value (creating missing mappings).
+
+    A numeric part indexes a list that is already there: ``model.hidden.0=64``.
+    """
     result = copy.deepcopy(dict(raw))
     for key, value in overrides:
-        node = result
+        node: Any = result
         parts = key.split(".")
-        for part in parts[:-1]:
-            child = node.get(part)
-            if child is None or isinstance(child, str):  # a shorthand string becomes a mapping
-                child = {} if child is None else _expand_shorthand(part, child)
-                node[part] = child
-            elif not isinstance(child, dict):
-                raise ConfigError(f"--set {key}: {part!r} is not a mapping, it cannot hold {parts[-1]!r}")
-            node = child
-        node[parts[-1]] = value
+        for part, child_key in itertools.pairwise(parts):
+            node = _child(node, part, f"{label}{key}", child_key)
+        _assign(node, parts[-1], value, f"{label}{key}")
     return result
+
+
+def _child(node: Any, part: str, where: str, next_part: str) -> Any:
+    if isinstance(node, list):
+        _assign(node, part, None, where, check_only=True)
+        return node[int(part)]
+    child = node.get(part)
+    if child is None or isinstance(child, str):  # a shorthand string becomes a mapping
+        child = {} if child is None else _expand_shorthand(part, child)
+        node[part] = child
+    elif not isinstance(child, dict | list):
+        raise ConfigError(f"{where}: {part!r} is not a mapping, it cannot hold {next_part!r}")
+    return child
+
+
+def _assign(node: Any, part: str, value: Any, where: str, check_only: bool = False) -> None:
+    if isinstance(node, list):
+        if not part.isdigit() or int(part) >= len(node):
+            raise ConfigError(f"{where}: {part!r} is not an index of a list of {len(node)} entries")
+        if not check_only:
+            node[int(part)] = value
+    else:
+        node[part] = value
 
 
 def _expand_shorthand(field: str, value: str) -> dict[str, Any]:

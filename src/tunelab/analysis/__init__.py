@@ -1,0 +1,1 @@
+"""Turning finished studies into numbers (summaries), figures (plots) and reports."""

@@ -1,0 +1,138 @@
+"""``tunelab baselines``: fit the classical baselines on a dataset and write them to a folder.
+
+A plain function, wired into the main app as ``app.command()(user_errors(baselines))``; it must not
+import ``tunelab.cli`` (which imports this module).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from tunelab.errors import ConfigError
+
+DEFAULT_MODELS = "svm-rbf,knn,random-forest,sgd"
+_OPTIONS = {"name": "--dataset", "val_fraction": "--val-fraction"}  # DataConfig field → CLI option
+
+
+def baselines(
+    dataset: Annotated[
+        str, typer.Option("--dataset", "-d", help="Dataset: digits, mnist, fashion-mnist or usps.")
+    ],
+    models: Annotated[
+        str,
+        typer.Option(
+            "--models",
+            "-m",
+            help="Comma-separated baselines (or 'all'): svm-rbf, svm-poly, svm-linear, knn, "
+            "random-forest, sgd, logreg.",
+        ),
+    ] = DEFAULT_MODELS,
+    search: Annotated[
+        bool,
+        typer.Option(
+            "--search", help="Try each model's small grid, fitted on train and chosen on validation."
+        ),
+    ] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Folder with the dataset files (or one subfolder per dataset). "
+            "Default: $TUNELAB_DATA_DIR, then the download cache.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output folder. Default: runs/baselines-<dataset>.", show_default=False),
+    ] = None,
+    max_train: Annotated[
+        int | None,
+        typer.Option(
+            "--max-train",
+            help="Fit on a stratified subset of this many train images (kernel SVMs are slow on MNIST).",
+            show_default=False,
+        ),
+    ] = None,
+    val_fraction: Annotated[
+        float, typer.Option("--val-fraction", help="Share of train held out for validation.")
+    ] = 0.1,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the models and of --max-train.")] = 0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the results as one JSON object on stdout.")
+    ] = False,
+) -> None:
+    """Fit scikit-learn classifiers on the networks' splits; write results.json and baselines.csv."""
+    from tunelab.baselines.registry import resolve_models
+    from tunelab.baselines.runner import run_baselines
+    from tunelab.config import DataConfig
+
+    err = Console(stderr=True)
+    names = resolve_models(models)  # before loading data: a typo fails at once
+    try:
+        data = DataConfig.model_validate({"name": dataset, "val_fraction": val_fraction})
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        option = _OPTIONS.get(str(first["loc"][0]), str(first["loc"][0]))
+        raise ConfigError(f"{option}: {first['msg'].removeprefix('Value error, ')}") from None
+    folder = out or Path("runs") / f"baselines-{dataset}"
+    results = run_baselines(
+        data,
+        names,
+        search=search,
+        data_dir=data_dir,
+        seed=seed,
+        max_train=max_train,
+        log=lambda line: err.print(line, highlight=False),
+    )
+    results.save(folder)
+    err.print(_table(results.table().to_dict("records")))
+    n_fit = results.results[0].n_train
+    subset = (
+        f" (a stratified subset of {results.n_train_available:,})"
+        if n_fit < results.n_train_available
+        else ""
+    )
+    err.print(
+        f"{results.dataset}: fitted on {n_fit:,} train images{subset}, validation {results.n_val:,}, "
+        f"test {results.n_test:,} · written to {folder}",
+        highlight=False,
+    )
+    if as_json:
+        rows = [
+            {k: _finite(v) for k, v in row.items()} | {"params": result.params}  # structured, not a string
+            for row, result in zip(results.table().to_dict("records"), results.results, strict=True)
+        ]
+        print(json.dumps({"out": str(folder), "dataset": results.dataset, "results": rows}))
+
+
+def _table(rows: list[dict[str, Any]]) -> Table:
+    table = Table()
+    table.add_column("model", no_wrap=True)
+    table.add_column("params", overflow="fold")  # wraps, never cut: the chosen values matter
+    for column in ("val acc", "test acc", "test F1", "fit s", "n train"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(
+            row["model"],
+            row["params"],
+            f"{row['val_accuracy']:.4f}",
+            f"{row['test_accuracy']:.4f}",
+            f"{row['test_f1']:.4f}",
+            f"{row['fit_time_s']:.2f}",
+            f"{row['n_train']:,}",
+        )
+    return table
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: a missing log-loss is null on stdout."""
+    return None if isinstance(value, float) and math.isnan(value) else value

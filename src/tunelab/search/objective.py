@@ -1,0 +1,106 @@
+"""One trial: its configuration trained once per seed, measured, and summarised for the storage.
+
+The training loop knows nothing of Optuna; ``PruneOnEpoch`` is the only bridge: an epoch callback
+that reports the objective metric to the trial and stops training when the pruner says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from tunelab.analysis.stats import mean_ci
+from tunelab.config import RunConfig
+from tunelab.data import Splits
+from tunelab.train import TrainResult, train
+from tunelab.train.artifacts import save_run
+
+SPLIT_METRICS = ("accuracy", "loss", "f1", "precision", "recall")
+# Outcomes that count towards the budget; "interrupted" and "worker_died" trials are run again.
+FINAL_FAILURES = ("diverged", "invalid", "error")
+
+
+class PruneOnEpoch:
+    """Report ``metric`` to the trial after each epoch; stop the run when the pruner says so."""
+
+    def __init__(self, trial: optuna.Trial, metric: str) -> None:
+        self.trial, self.metric, self.pruned = trial, metric, False
+
+    def __call__(self, epoch: int, record: Mapping[str, float]) -> bool:
+        value = record[self.metric]
+        if not math.isfinite(value):
+            return False  # the loop ends a diverging run itself, with the reason
+        self.trial.report(value, epoch)
+        self.pruned = self.trial.should_prune()
+        return self.pruned
+
+
+@dataclass
+class TrialOutcome:
+    """What a trial produced: one record per seed and the aggregate the objective is read from."""
+
+    outcome: str  # completed | pruned | diverged | invalid | error
+    reason: str | None = None
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)  # mean, and <name>_std, <name>_ci95
+
+    def value(self, metric: str) -> float | None:
+        return self.metrics.get(metric)
+
+
+def run_record(seed: int, result: TrainResult, folder: str | None) -> dict[str, Any]:
+    """A JSON-ready record of one run: scalars, the test confusion matrix and the history by column."""
+    record: dict[str, Any] = {"seed": seed, **result.summary(), "folder": folder}
+    record["test_confusion"] = result.test.confusion if result.test else None
+    columns = list(dict.fromkeys(k for row in result.history for k in row))
+    record["history"] = {c: [row.get(c) for row in result.history] for c in columns}
+    return record
+
+
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean, std and 95% CI half-width over the runs of every scalar metric."""
+    out: dict[str, float] = {}
+    names = [f"{s}_{m}" for s in ("val", "test") for m in SPLIT_METRICS] + ["train_time_s", "epochs"]
+    for name in names:
+        values = [float(r[name]) for r in runs if r.get(name) is not None]
+        if values:
+            mean, std, half = mean_ci(values)
+            out |= {name: mean, f"{name}_std": std, f"{name}_ci95": half}
+    return out
+
+
+def execute(
+    trial: optuna.Trial,
+    config: RunConfig,
+    seeds: list[int],
+    splits: Callable[[RunConfig], Splits],
+    *,
+    prune_metric: str | None,
+    device: str,
+    out_dir: Path | None,
+    provenance: dict[str, Any],
+    on_epoch: Callable[[int, Mapping[str, float]], bool] | None = None,
+) -> TrialOutcome:
+    """Train ``config`` once per seed; the first seed's epochs feed the pruner."""
+    runs: list[dict[str, Any]] = []
+    for i, seed in enumerate(seeds):
+        run_config = config.model_copy(update={"train": config.train.model_copy(update={"seed": seed})})
+        pruner = PruneOnEpoch(trial, prune_metric) if prune_metric and i == 0 else None
+        callbacks = [c for c in (on_epoch, pruner) if c is not None]
+        result = train(run_config, splits(run_config), callbacks=callbacks, device=device)
+        folder = None
+        if out_dir is not None:
+            path = out_dir / "trials" / f"{trial.number:05d}" / f"seed-{seed}"
+            save_run(path, run_config, result, provenance)
+            folder = str(path.relative_to(out_dir))
+        runs.append(run_record(seed, result, folder))
+        if pruner and pruner.pruned:
+            return TrialOutcome("pruned", f"pruned after epoch {len(result.history)}", runs, aggregate(runs))
+        if result.status == "diverged":
+            return TrialOutcome("diverged", f"seed {seed}: {result.reason}", runs, aggregate(runs))
+    return TrialOutcome("completed", None, runs, aggregate(runs))

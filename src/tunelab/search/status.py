@@ -1,0 +1,96 @@
+"""What ``tunelab status`` and ``tunelab best`` show: computed here, drawn as rich tables."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from rich.table import Table
+
+from tunelab.errors import ConfigError
+from tunelab.search.study import StudyHandle, counted
+
+
+def best_summary(handle: StudyHandle) -> dict[str, Any]:
+    """The best trial: number, objective, parameters, run settings and metrics (mean over seeds)."""
+    best = handle.best()
+    if best is None:
+        raise ConfigError(f"study {handle.spec.name!r} has no completed trial yet")
+    return {
+        "study": handle.spec.name,
+        "number": best.number,
+        "metric": handle.spec.objective.metric,
+        "direction": handle.spec.objective.goal,
+        "value": best.value,
+        "stage": best.user_attrs.get("tunelab.stage_name"),
+        "params": best.params,
+        "overrides": best.user_attrs.get("tunelab.overrides", {}),
+        "metrics": {
+            k: v for k, v in (best.user_attrs.get("tunelab.metrics") or {}).items() if not k.endswith("_std")
+        },
+        "seeds": best.user_attrs.get("tunelab.seeds"),
+    }
+
+
+def status_tables(handle: StudyHandle) -> list[Table]:
+    """A summary table, one row per stage, and the best trial."""
+    spec, trials = handle.spec, handle.study.get_trials(deepcopy=False)
+    states = Counter(t.user_attrs.get("tunelab.outcome") or t.state.name.lower() for t in trials)
+    summary = Table(title=f"study {spec.name}", show_header=False)
+    summary.add_column("key")
+    summary.add_column("value", overflow="fold")
+    summary.add_row("storage", handle.storage_shown)
+    summary.add_row("strategy", spec.strategy.name)
+    summary.add_row(
+        "objective",
+        f"{spec.objective.goal} {spec.objective.metric}"
+        + (f" (mean of {spec.repeats} seeds)" if spec.repeats > 1 else ""),
+    )
+    budget = handle.spec.budget.n_trials
+    summary.add_row("trials", f"{sum(map(counted, trials))}" + (f" / {budget}" if budget else ""))
+    summary.add_row("by outcome", ", ".join(f"{k} {v}" for k, v in sorted(states.items())))
+    tables = [summary]
+
+    stages = handle.stages()
+    if stages:
+        table = Table(title="stages")
+        for column in ("#", "stage", "trials", "size", "best", "details"):
+            table.add_column(column, overflow="fold")
+        for index, stage in enumerate(stages):
+            mine = [t for t in trials if t.user_attrs.get("tunelab.stage") == index]
+            done = [t for t in mine if t.value is not None]
+            pick = max if spec.objective.goal == "maximize" else min
+            top = pick(done, key=lambda t: t.value) if done else None
+            size = stage.n_trials if stage.n_trials else (len(mine) if stage.planned else "budget")
+            details = stage.info.get("bounds") or stage.carried or ""
+            table.add_row(
+                str(index),
+                stage.name,
+                str(sum(map(counted, mine))),
+                str(size),
+                f"{top.value:.4f} (#{top.number})" if top else "—",
+                _compact(details),
+            )
+        tables.append(table)
+
+    best = handle.best()
+    if best is not None:
+        table = Table(title=f"best trial #{best.number}")
+        table.add_column("setting")
+        table.add_column("value", overflow="fold")
+        for key, value in best.user_attrs.get("tunelab.overrides", {}).items():
+            table.add_row(key, str(value))
+        metrics = best.user_attrs.get("tunelab.metrics") or {}
+        for key in ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "train_time_s"):
+            if key in metrics:
+                ci = metrics.get(f"{key}_ci95")
+                spread = f" ± {ci:.4f}" if isinstance(ci, float) and ci == ci else ""
+                table.add_row(key, f"{metrics[key]:.4f}{spread}")
+        tables.append(table)
+    return tables
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_compact(v)}" for k, v in value.items())
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

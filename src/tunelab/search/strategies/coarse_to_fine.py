@@ -1,0 +1,91 @@
+"""``coarse_to_fine``: 002's random search, then a Bayesian search where the best trials were.
+
+Stage 1 draws ``coarse_trials`` at random from the whole space. Its best ``top_fraction`` of trials
+then set a narrower space: a numeric parameter's new range is mean ± ``width`` × std of its values in
+those trials (in log space for a log-scaled one), clipped to the old range; a discrete parameter
+takes its most frequent value. Stage 2 runs TPE for ``fine_trials`` in that space. The bounds are
+stored with the stage, so ``status`` and the report show them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from optuna.trial import FrozenTrial
+
+from tunelab.search.space import Space
+from tunelab.search.spec import CoarseToFineStrategy, FixedParam, FloatParam, IntParam, Param, StudySpec
+from tunelab.search.strategies.base import Stage, completed, ranked
+
+
+def coarse_to_fine(spec: StudySpec, index: int, trials: Sequence[FrozenTrial]) -> Stage | None:
+    strategy = spec.strategy
+    assert isinstance(strategy, CoarseToFineStrategy)
+    space = Space(spec.space)
+    if index == 0:
+        return Stage(name="coarse", space=space, n_trials=strategy.coarse_trials, sampler="random")
+    if index > 1:
+        return None
+    coarse = ranked(completed(trials, stage=0), spec)
+    n_top = max(2, math.ceil(strategy.top_fraction * len(coarse)))
+    narrowed, bounds = narrow(space, coarse[:n_top], strategy.width)
+    info = {"top_trials": [t.number for t in coarse[:n_top]], "bounds": bounds, "of": len(coarse)}
+    return Stage(name="fine", space=narrowed, n_trials=strategy.fine_trials, sampler="tpe", info=info)
+
+
+def narrow(space: Space, top: Sequence[FrozenTrial], width: float) -> tuple[Space, dict[str, Any]]:
+    """The space around ``top``'s parameter values, and the new bounds by parameter name."""
+    params: dict[str, Param] = dict(space.params)
+    bounds: dict[str, Any] = {}
+    names = sorted({name for t in top for name in t.params}, key=_order(space))
+    for name in names:
+        values = [t.params[name] for t in top if name in t.params]
+        template = space.params.get(name) or space.params[name.rpartition(".")[0]]
+        new = _narrow_one(template, values, width)
+        params[name] = new
+        bounds[name] = (
+            {"value": new.value} if isinstance(new, FixedParam) else {"low": new.low, "high": new.high}
+        )
+    return Space(params, space.named), bounds
+
+
+def _narrow_one(param: Param, values: list[Any], width: float) -> Param:
+    if not isinstance(param, FloatParam | IntParam):
+        return FixedParam(value=Counter(values).most_common(1)[0][0])
+    x = np.log(values) if param.log else np.asarray(values, dtype=float)
+    mean, std = float(x.mean()), float(x.std(ddof=1)) if len(x) > 1 else 0.0
+    low, high = mean - width * std, mean + width * std
+    if param.log:
+        low, high = math.exp(low), math.exp(high)
+    low, high = max(low, param.low), min(high, param.high)
+    if isinstance(param, IntParam):
+        step = param.step
+        low_i = param.low + math.ceil((low - param.low) / step - 1e-9) * step
+        high_i = param.low + math.floor((high - param.low) / step + 1e-9) * step
+        if low_i >= high_i:
+            return FixedParam(
+                value=int(param.low + round((math.exp(mean) if param.log else mean) - param.low))
+            )
+        return IntParam(low=low_i, high=high_i, step=step, log=param.log)
+    if param.step is not None:
+        low = param.low + math.ceil((low - param.low) / param.step - 1e-9) * param.step
+        high = param.low + math.floor((high - param.low) / param.step + 1e-9) * param.step
+        low, high = round(low, 12), round(high, 12)
+    if not low < high:
+        return FixedParam(value=float(np.mean(values)))
+    return FloatParam(low=low, high=high, log=param.log, step=param.step)
+
+
+def _order(space: Space) -> Any:
+    """Depth parameters and plain ones before per-layer ones, so a fixed depth is known first."""
+    keys = list(space.params)
+
+    def key(name: str) -> tuple[int, int, str]:
+        base = name if name in space.params else name.rpartition(".")[0]
+        return (name not in space.params, keys.index(base) if base in keys else len(keys), name)
+
+    return key

@@ -1,0 +1,405 @@
+"""Run a study: open (or resume) it in its storage and work through its stages, trial by trial.
+
+Every worker, in this process or on another machine, runs the same loop. Under the study lock it
+recovers trials whose worker died, moves to the next stage when the current one is finished (a
+planned stage enqueues all its points then, so a grid point runs exactly once), checks the budget and
+asks for a trial; then it trains that trial without the lock. Stopping at any moment loses nothing:
+finished trials are in the storage, and an interrupted trial is queued to run again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import time
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import optuna
+import yaml
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
+
+from tunelab.config import DataConfig, RunConfig
+from tunelab.data import Splits, load_splits
+from tunelab.errors import ConfigError, TunelabError
+from tunelab.provenance import provenance
+from tunelab.search.objective import FINAL_FAILURES, TrialOutcome, execute
+from tunelab.search.spec import StudySpec, load_study_spec, validate_study_spec
+from tunelab.search.storage import Heartbeat, default_storage, mask, open_storage, study_lock
+from tunelab.search.strategies import STRATEGIES, Stage, make_sampler, ranked
+from tunelab.train import resolve_device
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+# Heartbeats and stale-trial retries are what a resumable study needs; Optuna flags them experimental
+# and expects Study.optimize, which this runner replaces with ask/tell to control stages and budgets.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+
+STAGES = "tunelab.stages"
+PENDING = (TrialState.WAITING, TrialState.RUNNING)
+POLL_S = 0.5
+
+
+class Observer:
+    """What a study reports while it runs (the CLI draws it); every method may be left as is."""
+
+    def started(self, spec: StudySpec, storage: str, done: int, budget: int | None) -> None: ...
+
+    def trial_started(self, number: int, stage: str, params: Mapping[str, Any]) -> None: ...
+
+    def epoch(self, number: int, epoch: int, epochs: int, record: Mapping[str, float]) -> None: ...
+
+    def trial_finished(
+        self, number: int, outcome: TrialOutcome, done: int, best: FrozenTrial | None
+    ) -> None: ...
+
+
+def counted(trial: FrozenTrial) -> bool:
+    """Whether a trial counts towards the budget (a trial to be run again does not)."""
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    return trial.state == TrialState.FAIL and trial.user_attrs.get("tunelab.outcome") in FINAL_FAILURES
+
+
+@dataclass
+class StudyHandle:
+    """An open study: its spec, its Optuna study, where it stores trials and files."""
+
+    spec: StudySpec
+    study: optuna.Study
+    url: str
+    out_dir: Path
+
+    @property
+    def storage_shown(self) -> str:
+        return mask(self.url)
+
+    def stages(self) -> list[Stage]:
+        return [Stage.from_raw(raw) for raw in self.study.user_attrs.get(STAGES, [])]
+
+    def best(self) -> FrozenTrial | None:
+        best = ranked(self.study.get_trials(deepcopy=False), self.spec)
+        return best[0] if best else None
+
+
+def _comparable(spec: StudySpec) -> dict[str, Any]:
+    return spec.model_dump(mode="json", exclude={"budget", "storage", "description"})
+
+
+def open_study(spec: StudySpec, storage: str | None = None, out_dir: Path | None = None) -> StudyHandle:
+    """Create the study, or load it when it exists and was made from the same study file."""
+    out_dir = Path(out_dir or Path("runs") / spec.name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    url = storage or spec.storage or default_storage(out_dir)
+    rdb = open_storage(url, retries=spec.retries)
+    with study_lock(url, spec.name):
+        study = optuna.create_study(
+            study_name=spec.name, storage=rdb, direction=spec.objective.goal, load_if_exists=True
+        )
+        stored = study.user_attrs.get("tunelab.spec")
+        if stored is None:
+            study.set_user_attr("tunelab.spec", _comparable(spec))
+            study.set_user_attr("tunelab.provenance", provenance(resolve_device(spec.train.device)))
+        elif stored != _comparable(spec):
+            changed = sorted(k for k, v in _comparable(spec).items() if stored.get(k) != v)
+            raise ConfigError(
+                f"study {spec.name!r} in {mask(url)} was made from a different study file "
+                f"({', '.join(changed)} differ); give it another name, or another --out or --storage"
+            )
+    shown = spec.model_dump(mode="json") | {"storage": _without_password(url)}
+    (out_dir / "study.yaml").write_text(yaml.safe_dump(shown, sort_keys=False), encoding="utf-8")
+    return StudyHandle(spec, study, url, out_dir)
+
+
+def load_study(where: str | Path, storage: str | None = None) -> StudyHandle:
+    """Open an existing study from its study file or its output folder (which holds study.yaml)."""
+    path = Path(where)
+    out_dir = None
+    if path.is_dir():
+        out_dir, path = path, path / "study.yaml"
+        if not path.is_file():
+            raise ConfigError(f"{out_dir}: no study.yaml here; give a study file or a study's output folder")
+    spec = load_study_spec(path)
+    out_dir = out_dir or Path("runs") / spec.name
+    url = storage or spec.storage or default_storage(out_dir)
+    rdb = open_storage(url, retries=spec.retries)
+    try:
+        study = optuna.load_study(study_name=spec.name, storage=rdb)
+    except KeyError:
+        raise ConfigError(f"no study {spec.name!r} in {mask(url)}; run it first with tunelab run") from None
+    return StudyHandle(spec, study, url, out_dir)
+
+
+def _without_password(url: str) -> str:
+    with contextlib.suppress(Exception):
+        return make_url(url).set(password=None).render_as_string(hide_password=False)
+    return url
+
+
+# --------------------------------------------------------------------------------------------- worker
+class Worker:
+    """One process working through a study until its stages are done or the budget is spent."""
+
+    def __init__(
+        self,
+        handle: StudyHandle,
+        *,
+        n_trials: int | None = None,
+        timeout: float | None = None,
+        data_dir: Path | None = None,
+        device: str | None = None,
+        observer: Observer | None = None,
+    ) -> None:
+        self.handle, self.spec, self.study = handle, handle.spec, handle.study
+        self.n_trials = n_trials or self.spec.budget.n_trials
+        self.timeout = timeout or self.spec.budget.timeout
+        self.data_dir = data_dir
+        self.device = str(resolve_device(device or self.spec.train.device))
+        self.observer = observer or Observer()
+        self._splits: dict[DataConfig, Splits] = {}
+        self._samplers: dict[int, optuna.samplers.BaseSampler] = {}
+        self._provenance = provenance(self.device)
+
+    def splits(self, config: RunConfig) -> Splits:
+        if config.data not in self._splits:
+            self._splits[config.data] = load_splits(config.data, device=self.device, data_dir=self.data_dir)
+            self._provenance["dataset_sha256"] = dict(self._splits[config.data].checksums)
+        return self._splits[config.data]
+
+    def run(self) -> None:
+        """Run trials until there is nothing left to do (or the budget or timeout is reached)."""
+        self.splits(self.spec.run_config({}, "study"))  # missing data fails here, before any trial
+        trials = self.study.get_trials(deepcopy=False)
+        self.observer.started(self.spec, self.handle.storage_shown, sum(map(counted, trials)), self.n_trials)
+        start = time.monotonic()
+        while self.timeout is None or time.monotonic() - start < self.timeout:
+            with study_lock(self.handle.url, self.spec.name):
+                action, trial, stage = self._next()
+            if action == "done":
+                return
+            if action == "wait":
+                time.sleep(POLL_S)
+                continue
+            assert trial is not None and stage is not None
+            self._run_trial(trial, stage)
+
+    # Everything below runs under the study lock, except _run_trial.
+    def _next(self) -> tuple[Literal["ask", "wait", "done"], optuna.Trial | None, tuple[int, Stage] | None]:
+        self._recover()
+        current = self._stage()
+        if current is None:
+            return "done", None, None
+        index, stage = current
+        trials = self.study.get_trials(deepcopy=False)
+        busy = sum(counted(t) or t.state == TrialState.RUNNING for t in trials)
+        if self.n_trials is not None and busy >= self.n_trials:
+            return "done", None, None
+        mine = [t for t in trials if t.user_attrs.get("tunelab.stage") == index]
+        if not any(t.state == TrialState.WAITING for t in mine):
+            if stage.planned:
+                return "wait", None, None  # the rest run elsewhere; one may fail and come back
+            started = sum(counted(t) or t.state == TrialState.RUNNING for t in mine)
+            if stage.n_trials is not None and started >= stage.n_trials:
+                return "wait", None, None  # the next stage needs this one's results
+        self.study.sampler = self._sampler(index, stage, len(trials))
+        trial = self.study.ask()
+        trial.set_user_attr("tunelab.stage", index)
+        trial.set_user_attr("tunelab.stage_name", stage.name)
+        trial.set_user_attr("tunelab.worker", {"host": socket.gethostname(), "pid": os.getpid()})
+        trial.set_user_attr("tunelab.outcome", "running")
+        return "ask", trial, current
+
+    def _stage(self) -> tuple[int, Stage] | None:
+        """The current stage; starts the next one when the current one has finished."""
+        raws = list(self.study.user_attrs.get(STAGES, []))
+        trials = self.study.get_trials(deepcopy=False)
+        if raws:
+            index, stage = len(raws) - 1, Stage.from_raw(raws[-1])
+            mine = [t for t in trials if t.user_attrs.get("tunelab.stage") == index]
+            pending = any(t.state in PENDING for t in mine)
+            if stage.n_trials is None and not stage.planned:
+                return index, stage  # open-ended: runs until the study's budget
+            if pending or (not stage.planned and sum(map(counted, mine)) < (stage.n_trials or 0)):
+                return index, stage
+        index = len(raws)
+        stage = STRATEGIES[self.spec.strategy.name](self.spec, index, trials)
+        if stage is None:
+            return None
+        raws.append(stage.to_raw())
+        self.study.set_user_attr(STAGES, raws)
+        for point in stage.points or []:
+            self.study.enqueue_trial(
+                point, user_attrs={"tunelab.stage": index, "tunelab.stage_name": stage.name}
+            )
+        return index, stage
+
+    def _sampler(self, index: int, stage: Stage, n_existing: int) -> optuna.samplers.BaseSampler:
+        if index not in self._samplers:
+            # Offset by the trials already there, so that a resumed study does not redraw the same points.
+            seed = self.spec.seed + 7919 * index + n_existing
+            self._samplers[index] = make_sampler(stage.sampler, self.spec, seed)
+        return self._samplers[index]
+
+    def _recover(self) -> None:
+        """Fail (and queue again) trials whose worker is gone: dead local processes, stale heartbeats."""
+        host = socket.gethostname()
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            worker = trial.user_attrs.get("tunelab.worker") or {}
+            if (
+                worker.get("host") == host
+                and worker.get("pid") != os.getpid()
+                and not _alive(worker.get("pid"))
+            ):
+                self._fail(trial, "worker_died", f"worker process {worker.get('pid')} on {host} died")
+        optuna.storages.fail_stale_trials(self.study)
+
+    def _fail(self, trial: FrozenTrial, outcome: str, reason: str) -> None:
+        storage = self.study._storage
+        storage.set_trial_user_attr(trial._trial_id, "tunelab.outcome", outcome)
+        storage.set_trial_user_attr(trial._trial_id, "tunelab.reason", reason)
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                callback = storage.get_heartbeat_stale_trial_callback()
+                if callback is not None:
+                    callback(self.study, storage.get_trial(trial._trial_id))
+
+    # -------------------------------------------------------------------------------- one trial
+    def _run_trial(self, trial: optuna.Trial, current: tuple[int, Stage]) -> None:
+        _, stage = current
+        try:
+            with Heartbeat(self.study._storage, trial._trial_id):
+                outcome = self._train(trial, stage)
+        except (KeyboardInterrupt, SystemExit):
+            self._fail(
+                self.study._storage.get_trial(trial._trial_id), "interrupted", "interrupted by the user"
+            )
+            raise
+        except TunelabError:
+            self._fail(
+                self.study._storage.get_trial(trial._trial_id), "interrupted", "stopped by an input error"
+            )
+            raise
+        self._tell(trial, outcome)
+        trials = self.study.get_trials(deepcopy=False)
+        self.observer.trial_finished(trial.number, outcome, sum(map(counted, trials)), self.handle.best())
+
+    def _train(self, trial: optuna.Trial, stage: Stage) -> TrialOutcome:
+        params = stage.space.suggest(trial)
+        overrides = dict(stage.carried) | stage.space.overrides(params)
+        trial.set_user_attr("tunelab.overrides", overrides)
+        trial.set_user_attr("tunelab.device", self.device)
+        self.observer.trial_started(trial.number, stage.name, params)
+        try:
+            config = self.spec.run_config(overrides, f"trial {trial.number}")
+        except ConfigError as exc:
+            return TrialOutcome("invalid", str(exc))
+        seeds = [config.train.seed + i for i in range(self.spec.repeats)]
+        trial.set_user_attr("tunelab.seeds", seeds)
+        epochs = config.train.epochs
+
+        def on_epoch(epoch: int, record: Mapping[str, float]) -> bool:
+            self.observer.epoch(trial.number, epoch, epochs, record)
+            return False
+
+        prune = self.spec.objective.metric if self.spec.pruner.name != "none" else None
+        try:
+            return execute(
+                trial,
+                config,
+                seeds,
+                self.splits,
+                prune_metric=prune,
+                device=self.device,
+                out_dir=self.handle.out_dir,
+                provenance=self._provenance,
+                on_epoch=on_epoch,
+            )
+        except (RuntimeError, ValueError) as exc:  # e.g. a network too deep for the image size
+            return TrialOutcome("error", f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+
+    def _tell(self, trial: optuna.Trial, outcome: TrialOutcome) -> None:
+        trial.set_user_attr("tunelab.outcome", outcome.outcome)
+        trial.set_user_attr("tunelab.reason", outcome.reason)
+        trial.set_user_attr("tunelab.runs", outcome.runs)
+        trial.set_user_attr("tunelab.metrics", outcome.metrics)
+        value = outcome.value(self.spec.objective.metric)
+        if outcome.outcome == "pruned":
+            self.study.tell(trial, state=TrialState.PRUNED)
+        elif outcome.outcome == "completed" and value is not None:
+            self.study.tell(trial, value)
+        else:
+            self.study.tell(trial, state=TrialState.FAIL)
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return True  # unknown: leave it to the heartbeat
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ------------------------------------------------------------------------------------------ results
+@dataclass
+class StudyResult:
+    """A study after a run: ``trials_dataframe()`` for notebooks, ``best`` for the winner."""
+
+    handle: StudyHandle
+
+    @property
+    def study(self) -> optuna.Study:
+        return self.handle.study
+
+    @property
+    def spec(self) -> StudySpec:
+        return self.handle.spec
+
+    @property
+    def best(self) -> FrozenTrial | None:
+        return self.handle.best()
+
+    def trials_dataframe(self) -> Any:
+        from tunelab.search.results import trials_dataframe
+
+        return trials_dataframe(self.handle)
+
+
+def run_study(
+    study: str | Path | StudySpec | Mapping[str, Any],
+    *,
+    storage: str | None = None,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    out: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    data_dir: str | Path | None = None,
+    device: str | None = None,
+    observer: Observer | None = None,
+) -> StudyResult:
+    """Run (or resume) a study from a study file, a mapping or a :class:`StudySpec`."""
+    if isinstance(study, StudySpec):
+        spec = study
+    elif isinstance(study, Mapping):
+        spec = validate_study_spec(study)
+    else:
+        spec = load_study_spec(study, overrides)
+    handle = open_study(spec, storage, Path(out) if out else None)
+    worker = Worker(
+        handle,
+        n_trials=n_trials,
+        timeout=timeout,
+        data_dir=Path(data_dir) if data_dir else None,
+        device=device,
+        observer=observer,
+    )
+    worker.run()
+    return StudyResult(handle)
