@@ -419,6 +419,16 @@ def schema() -> None:
     print(json.dumps(StudySpec.model_json_schema(), indent=2))
 
 
+def _register_commands() -> None:
+    """Commands whose code lives beside what they drive."""
+    from tunelab.baselines.cli import baselines
+
+    app.command(help=baselines.__doc__)(user_errors(baselines))
+
+
+_register_commands()
+
+
 def main() -> None:
     """Console-script entry point."""
     sys.exit(app())

@@ -6,9 +6,28 @@ be named; :class:`BaselineResults` saves to and loads from a folder (``results.j
 
 from __future__ import annotations
 
-from tunelab.baselines.registry import BASELINES, BaselineSpec, resolve_models
-from tunelab.baselines.results import BaselineResult, BaselineResults
-from tunelab.baselines.runner import FlatSplits, evaluate, fit_baseline, run_baselines
+import importlib
+from typing import Any
+
+# Resolved on first use, so that `tunelab --help` does not pay for importing scikit-learn.
+_HOMES = {
+    "BASELINES": "registry",
+    "BaselineSpec": "registry",
+    "resolve_models": "registry",
+    "BaselineResult": "results",
+    "BaselineResults": "results",
+    "FlatSplits": "runner",
+    "evaluate": "runner",
+    "fit_baseline": "runner",
+    "run_baselines": "runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'tunelab.baselines' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"tunelab.baselines.{_HOMES[name]}"), name)
+
 
 __all__ = [
     "BASELINES",
