@@ -218,35 +218,97 @@ StorageOption = Annotated[
 StudyArgument = Annotated[Path, typer.Argument(help="A study file, or a study's output folder.")]
 
 
+NTrialsOption = Annotated[
+    int | None, typer.Option("--n-trials", min=1, help="Trials in the whole study.", show_default=False)
+]
+TimeoutOption = Annotated[
+    float | None, typer.Option(min=0.001, help="Seconds this run may take.", show_default=False)
+]
+OutOption = Annotated[
+    Path | None, typer.Option("--out", help="Output folder. Default: runs/<study name>.", show_default=False)
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a study setting: key.path=value.", show_default=False),
+]
+DeviceOption = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1, mps.", show_default=False)]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress.")]
+
+
 @app.command()
 @user_errors
 def run(
     study: Annotated[Path, typer.Argument(help="Study file (YAML).")],
     storage: StorageOption = None,
-    n_trials: Annotated[
-        int | None, typer.Option("--n-trials", min=1, help="Trials in the whole study.", show_default=False)
-    ] = None,
-    timeout: Annotated[
-        float | None, typer.Option(min=0.001, help="Seconds this run may take.", show_default=False)
-    ] = None,
-    out_dir: Annotated[
-        Path | None,
-        typer.Option("--out", help="Output folder. Default: runs/<study name>.", show_default=False),
-    ] = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", "-s", help="Override a study setting: key.path=value.", show_default=False),
-    ] = None,
+    n_trials: NTrialsOption = None,
+    timeout: TimeoutOption = None,
+    out_dir: OutOption = None,
+    set_: SetOption = None,
     data_dir: DataDirOption = None,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1, mps.", show_default=False)] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress.")] = False,
+    device: DeviceOption = None,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="Worker processes on this machine (one per GPU where there are several)."),
+    ] = 1,
+    quiet: QuietOption = False,
 ) -> None:
     """Run a study, or resume it: finished trials are kept, an interrupted one runs again."""
     from tunelab.search import load_study_spec, open_study
-    from tunelab.search.study import Worker
 
-    spec = load_study_spec(study, set_ or [])
-    handle = open_study(spec, storage, out_dir)
+    handle = open_study(load_study_spec(study, set_ or []), storage, out_dir)
+    if workers == 1:
+        _work(handle, n_trials, timeout, data_dir, device, None, quiet)
+    else:
+        from tunelab.search.workers import run_local_workers
+
+        argv = [str(study), "--storage", handle.url, "--out", str(handle.out_dir)]
+        argv += [f"--set={item}" for item in set_ or []] + (["--data-dir", str(data_dir)] if data_dir else [])
+        argv += (["--n-trials", str(n_trials)] if n_trials else []) + (
+            ["--timeout", str(timeout)] if timeout else []
+        )
+        with StudyProgress(enabled=not quiet) as progress:
+            run_local_workers(handle, workers, argv, device, progress)
+    _print_status(handle)
+
+
+@app.command()
+@user_errors
+def worker(
+    study: Annotated[Path, typer.Argument(help="Study file (YAML).")],
+    storage: StorageOption = None,
+    n_trials: NTrialsOption = None,
+    timeout: TimeoutOption = None,
+    out_dir: OutOption = None,
+    set_: SetOption = None,
+    data_dir: DataDirOption = None,
+    device: DeviceOption = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads for training.", show_default=False)
+    ] = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Work on a study alongside other workers (on any machine) sharing its --storage."""
+    from tunelab.search import load_study_spec, open_study
+
+    handle = open_study(load_study_spec(study, set_ or []), storage, out_dir)
+    _work(handle, n_trials, timeout, data_dir, device, threads, quiet)
+
+
+def _work(
+    handle: Any,
+    n_trials: int | None,
+    timeout: float | None,
+    data_dir: Path | None,
+    device: str | None,
+    threads: int | None,
+    quiet: bool,
+) -> None:
+    from tunelab.search.study import Worker, counted
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     with StudyProgress(enabled=not quiet) as progress:
         try:
             Worker(
@@ -259,14 +321,13 @@ def run(
             ).run()
         except KeyboardInterrupt:
             progress.close()
-            done = sum(t.state.is_finished() for t in handle.study.get_trials(deepcopy=False))
+            done = sum(map(counted, handle.study.get_trials(deepcopy=False)))
             err.print(
                 f"interrupted: {done} finished trials are kept in {handle.storage_shown}; "
                 "run the same command to resume",
                 highlight=False,
             )
             raise typer.Exit(130) from None
-    _print_status(handle)
 
 
 class StudyProgress:

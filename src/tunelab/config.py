@@ -9,7 +9,6 @@ overrides and turns pydantic's errors into one sentence that names the field.
 from __future__ import annotations
 
 import copy
-import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -341,9 +340,12 @@ def apply_overrides(
     for key, value in overrides:
         node: Any = result
         parts = key.split(".")
-        for part, child_key in itertools.pairwise(parts):
-            node = _child(node, part, f"{label}{key}", child_key)
-        _assign(node, parts[-1], value, f"{label}{key}")
+        while len(parts) > 1:
+            if isinstance(node, dict) and ".".join(parts) in node:  # a dotted key itself: space.model.dropout
+                break
+            node = _child(node, parts[0], f"{label}{key}", parts[1])
+            parts = parts[1:]
+        _assign(node, ".".join(parts), value, f"{label}{key}")
     return result
 
 

@@ -86,5 +86,5 @@ def test_stop_midway_then_resume(tmp_path, sig):
     trials = load_study(tmp_path).study.get_trials()
     retried = [t for t in trials if t.system_attrs.get("failed_trial") is not None]
     assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE
-    reason = [t for t in trials if t.state == TrialState.FAIL][0].user_attrs["tunelab.outcome"]
+    reason = next(t for t in trials if t.state == TrialState.FAIL).user_attrs["tunelab.outcome"]
     assert reason == ("interrupted" if sig == signal.SIGINT else "worker_died")

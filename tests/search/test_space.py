@@ -91,7 +91,7 @@ def test_grid_needs_discrete_values():
             {"name": "x", "space": {"model.dropout": {"low": 0.0, "high": 0.5}}, "budget": {"n_trials": 2}}
         ).space
     )
-    with pytest.raises(ConfigError, match="model.dropout"):
+    with pytest.raises(ConfigError, match=r"model\.dropout"):
         space.grid()
 
 

@@ -45,7 +45,7 @@ def test_sampling_strategies_spend_their_budget(tmp_path, strategy):
 
 def test_coarse_to_fine_second_stage_stays_inside_its_bounds(tmp_path):
     result = run_study(EXAMPLES / "digits-coarse-to-fine.yaml", out=tmp_path, overrides=["train.epochs=2"])
-    coarse, fine = load_study(tmp_path).stages()
+    _coarse, fine = load_study(tmp_path).stages()
     bounds = fine.info["bounds"]
     assert set(bounds) == {
         "train.optimizer.lr",
