@@ -483,8 +483,10 @@ def schema() -> None:
 def _register_commands() -> None:
     """Commands whose code lives beside what they drive."""
     from tunelab.baselines.cli import baselines
+    from tunelab.ensembles.cli import ensemble
 
     app.command(help=baselines.__doc__)(user_errors(baselines))
+    app.command(help=ensemble.__doc__)(user_errors(ensemble))
 
 
 _register_commands()

@@ -17,7 +17,7 @@ from tunelab.search import load_study
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "studies" / "examples"
 # Long enough per trial (~1 s) that a signal lands inside a trial, short enough for CI.
-SLOW = ["--set", "train.epochs=60", "--set", "train.batch_size=16"]
+SLOW = ["--set", "train.epochs=60", "--set", "train.batch_size=16", "--set", "checkpoint_interval_s=0"]
 
 
 def start(out: Path) -> tuple[subprocess.Popen[str], list[str]]:
@@ -86,5 +86,10 @@ def test_stop_midway_then_resume(tmp_path, sig):
     trials = load_study(tmp_path).study.get_trials()
     retried = [t for t in trials if t.system_attrs.get("failed_trial") is not None]
     assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE
+    # ...and it continued from the checkpoint of the trial that was stopped, not from epoch 1
+    run = retried[0].user_attrs["tunelab.runs"][0]
+    assert run["resumed_from"] >= 1
+    assert run["history"]["resumed"][run["resumed_from"]] == 1.0
+    assert run["history"]["epoch"] == list(range(1, 61))
     reason = next(t for t in trials if t.state == TrialState.FAIL).user_attrs["tunelab.outcome"]
     assert reason == ("interrupted" if sig == signal.SIGINT else "worker_died")

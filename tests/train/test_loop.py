@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from tunelab.config import RunConfig
+from tunelab.config import RunConfig, validate_run_config
 from tunelab.data import load_splits
 from tunelab.train import evaluate, train
 
@@ -168,3 +168,41 @@ def test_evaluate_reports_confusion_consistent_with_accuracy(splits):
     assert metrics.accuracy == pytest.approx(confusion.diag().sum().item() / len(splits.y_test))
     assert metrics.accuracy == pytest.approx(result.test.accuracy)
     assert metrics.loss == pytest.approx(result.test.loss, rel=1e-5)
+
+
+def test_a_run_resumed_from_a_checkpoint_matches_an_uninterrupted_one(tmp_path):
+    from tunelab.train.checkpoint import FileCheckpointer
+
+    config = validate_run_config(
+        {
+            "data": {"name": "digits"},
+            "model": {"kind": "mlp", "hidden": [32], "dropout": 0.2},
+            "train": {
+                "epochs": 6,
+                "optimizer": "adam",
+                "schedule": {"name": "plateau", "patience": 1},
+                "early_stopping": {"monitor": "val_loss", "patience": 10, "restore_best": True},
+            },
+        }
+    )
+    splits = load_splits(config.data)
+    whole = train(config, splits)
+
+    def crash_after_epoch_3(epoch, record):
+        if epoch == 3:
+            raise KeyboardInterrupt  # the process dies before epoch 3's checkpoint is written
+        return False
+
+    checkpoint = FileCheckpointer(tmp_path / "ckpt.pt")
+    with pytest.raises(KeyboardInterrupt):
+        train(config, splits, callbacks=[crash_after_epoch_3], checkpoint=checkpoint)
+    assert checkpoint.load()["epoch"] == 2
+    resumed = train(config, splits, checkpoint=checkpoint)
+    assert resumed.resumed_from == 2
+    assert [r.get("resumed", 0.0) for r in resumed.history] == [0, 0, 1, 0, 0, 0]
+    drop = ("time_s", "resumed")
+    assert [{k: v for k, v in r.items() if k not in drop} for r in resumed.history] == [
+        {k: v for k, v in r.items() if k not in drop} for r in whole.history
+    ]
+    for key, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key])

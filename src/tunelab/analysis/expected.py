@@ -64,8 +64,8 @@ def budget_verdict(curve: pd.DataFrame, metric: str, goal: Goal = "maximize") ->
     gain = (last["mean"] - half["mean"]) * (1 if goal == "maximize" else -1)
     spread = float(last["std"])
     numbers = (
-        f"the expected best {metric} goes from {half['mean']:.4f} with {half_n} trials to "
-        f"{last['mean']:.4f} with {size} (a gain of {gain:.4f}; spread ±{spread:.4f} at {size})"
+        f"the expected best {metric} goes from {half['mean']:.4f} with {_trials(half_n)} to "
+        f"{last['mean']:.4f} with {_trials(size)} (a gain of {gain:.4f}; spread ±{spread:.4f} at {size})"
     )
     if gain <= max(spread, 1e-4):
         return f"The budget looks sufficient: {numbers}, so more trials would likely add little."
@@ -73,3 +73,7 @@ def budget_verdict(curve: pd.DataFrame, metric: str, goal: Goal = "maximize") ->
         f"The budget looks too small: {numbers}; the curve is still rising, so more trials would "
         "likely find a better configuration."
     )
+
+
+def _trials(n: int) -> str:
+    return f"{n} trial" + ("" if n == 1 else "s")

@@ -23,8 +23,10 @@ if TYPE_CHECKING:
 def ensemble(
     studies: Annotated[
         list[Path],
-        typer.Argument(help="Study files or studies' output folders (the folders hold the trained models).",
-                       show_default=False),
+        typer.Argument(
+            help="Study files or studies' output folders (the folders hold the trained models).",
+            show_default=False,
+        ),
     ],
     top: Annotated[int, typer.Option("--top", help="Best trials taken from each study.")] = 1,
     n_trials: Annotated[
@@ -55,7 +57,9 @@ def ensemble(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Output folder. Default: runs/ensemble-<study names>.", show_default=False),
+        typer.Option(
+            "--out", help="Output folder. Default: runs/ensemble-<study names>.", show_default=False
+        ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the weight search.")] = 0,
     as_json: Annotated[
@@ -78,7 +82,9 @@ def ensemble(
     for name in result.studies:
         taken = sum(m.study == name for m in result.members)
         if taken < top:
-            err.print(f"note: study {name} has {taken} completed trial(s), fewer than --top {top}", highlight=False)
+            err.print(
+                f"note: study {name} has {taken} completed trial(s), fewer than --top {top}", highlight=False
+            )
     if as_json:
         print(json.dumps({"out": str(folder), **result.to_dict()}))
         return

@@ -23,8 +23,8 @@ from torch import nn
 
 from tunelab.config import RunConfig, load_run_config
 from tunelab.errors import ConfigError
-from tunelab.search.study import StudyHandle, load_study
 from tunelab.search.strategies import ranked
+from tunelab.search.study import StudyHandle, load_study
 from tunelab.train.metrics import Metrics, metrics_from_confusion
 
 if TYPE_CHECKING:
@@ -69,7 +69,9 @@ class Member:
             model.load_state_dict(state)
         except RuntimeError as exc:
             first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
-            raise ConfigError(f"{path}: the weights do not fit the network of its config.yaml ({first})") from None
+            raise ConfigError(
+                f"{path}: the weights do not fit the network of its config.yaml ({first})"
+            ) from None
         return model.to(device).eval()
 
 
@@ -329,7 +331,9 @@ class EnsembleResult:
             }
         )
         columns = ["name", "study", "trial", "kind", "weight", "val_accuracy", "test_accuracy", "test_f1"]
-        return pd.DataFrame(rows, columns=[*columns, "folder"])
+        frame = pd.DataFrame(rows, columns=[*columns, "folder"])
+        frame["trial"] = frame["trial"].astype("Int64")  # the ensemble row has none: keep numbers integers
+        return frame
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": KIND, "format": FORMAT, **asdict(self)}
@@ -365,7 +369,9 @@ class EnsembleResult:
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise ConfigError(f"{folder}: no {RESULTS_FILE}; expected a folder written by 'tunelab ensemble'") from None
+            raise ConfigError(
+                f"{folder}: no {RESULTS_FILE}; expected a folder written by 'tunelab ensemble'"
+            ) from None
         try:
             return cls.from_json(text)
         except ConfigError as exc:
@@ -389,7 +395,9 @@ def run_ensemble(
     ``studies`` are open handles, study files or output folders (opened with ``storage``).
     """
     if n_trials < 0:
-        raise ConfigError(f"n_trials must be 0 or more (got {n_trials}): it is the number of random weight vectors")
+        raise ConfigError(
+            f"n_trials must be 0 or more (got {n_trials}): it is the number of random weight vectors"
+        )
     handles = [s if isinstance(s, StudyHandle) else load_study(s, storage) for s in studies]
     if not handles:
         raise ConfigError("no study given; name at least one study file or output folder")

@@ -19,6 +19,7 @@ from tunelab.config import RunConfig
 from tunelab.data import Splits
 from tunelab.train import TrainResult, train
 from tunelab.train.artifacts import save_run
+from tunelab.train.checkpoint import Checkpointer
 
 SPLIT_METRICS = ("accuracy", "loss", "f1", "precision", "recall")
 # Outcomes that count towards the budget; "interrupted" and "worker_died" trials are run again.
@@ -85,6 +86,7 @@ def execute(
     out_dir: Path | None,
     provenance: dict[str, Any],
     on_epoch: Callable[[int, Mapping[str, float]], bool] | None = None,
+    checkpoints: Callable[[int], Checkpointer] | None = None,
 ) -> TrialOutcome:
     """Train ``config`` once per seed; the first seed's epochs feed the pruner."""
     runs: list[dict[str, Any]] = []
@@ -92,7 +94,10 @@ def execute(
         run_config = config.model_copy(update={"train": config.train.model_copy(update={"seed": seed})})
         pruner = PruneOnEpoch(trial, prune_metric) if prune_metric and i == 0 else None
         callbacks = [c for c in (on_epoch, pruner) if c is not None]
-        result = train(run_config, splits(run_config), callbacks=callbacks, device=device)
+        checkpoint = checkpoints(seed) if checkpoints else None
+        result = train(
+            run_config, splits(run_config), callbacks=callbacks, device=device, checkpoint=checkpoint
+        )
         folder = None
         if out_dir is not None:
             path = out_dir / "trials" / f"{trial.number:05d}" / f"seed-{seed}"

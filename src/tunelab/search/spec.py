@@ -284,6 +284,9 @@ class StudySpec(_Frozen):
     storage: str | None = Field(None, description="SQLAlchemy URL; default: sqlite in the output folder")
     seed: int = Field(0, description="seed of the sampler")
     retries: int = Field(2, ge=0, description="times a trial whose worker died or was interrupted is rerun")
+    checkpoint_interval_s: float = Field(
+        10.0, ge=0, description="checkpoint a running trial at the end of an epoch at most this often"
+    )
 
     @field_validator("name")
     @classmethod

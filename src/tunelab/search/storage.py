@@ -95,7 +95,7 @@ def study_lock(url: str, study_name: str) -> Iterator[None]:
                 fcntl.flock(handle, fcntl.LOCK_UN)
         return
     key = int.from_bytes(hashlib.sha1(f"tunelab:{study_name}".encode()).digest()[:8], "big", signed=True)
-    with _lock_engine(url).connect() as conn:
+    with engine(url).connect() as conn:
         if backend == "postgresql":
             conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
             try:
@@ -117,8 +117,9 @@ _LOCAL_LOCK = threading.Lock()
 
 
 @functools.cache
-def _lock_engine(url: str) -> sqlalchemy.Engine:
-    return sqlalchemy.create_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=True)
+def engine(url: str) -> sqlalchemy.Engine:
+    """One engine per URL and process, for tunelab's own use of the study's database."""
+    return sqlalchemy.create_engine(url, pool_pre_ping=True)
 
 
 # ----------------------------------------------------------------------------------------- heartbeat

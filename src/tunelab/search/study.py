@@ -28,6 +28,8 @@ from tunelab.config import DataConfig, RunConfig
 from tunelab.data import Splits, load_splits
 from tunelab.errors import ConfigError, TunelabError
 from tunelab.provenance import provenance
+from tunelab.search.checkpoints import StorageCheckpointer
+from tunelab.search.checkpoints import clear as clear_checkpoints
 from tunelab.search.objective import FINAL_FAILURES, TrialOutcome, execute
 from tunelab.search.spec import StudySpec, load_study_spec, validate_study_spec
 from tunelab.search.storage import Heartbeat, default_storage, mask, open_storage, study_lock
@@ -285,6 +287,7 @@ class Worker:
             )
             raise
         self._tell(trial, outcome)
+        clear_checkpoints(self.handle.url, self.spec.name, self._chain(trial))
         trials = self.study.get_trials(deepcopy=False)
         self.observer.trial_finished(trial.number, outcome, sum(map(counted, trials)), self.handle.best())
 
@@ -307,6 +310,13 @@ class Worker:
             return False
 
         prune = self.spec.objective.metric if self.spec.pruner.name != "none" else None
+        chain = self._chain(trial)
+
+        def checkpoints(seed: int) -> StorageCheckpointer:
+            return StorageCheckpointer(
+                self.handle.url, self.spec.name, chain, seed, self.spec.checkpoint_interval_s
+            )
+
         try:
             return execute(
                 trial,
@@ -318,9 +328,15 @@ class Worker:
                 out_dir=self.handle.out_dir,
                 provenance=self._provenance,
                 on_epoch=on_epoch,
+                checkpoints=checkpoints,
             )
         except (RuntimeError, ValueError) as exc:  # e.g. a network too deep for the image size
             return TrialOutcome("error", f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+
+    def _chain(self, trial: optuna.Trial) -> int:
+        """The number of the first trial of a chain of retries: the key of their checkpoints."""
+        first = self.study._storage.get_trial_system_attrs(trial._trial_id).get("failed_trial")
+        return int(first) if first is not None else trial.number
 
     def _tell(self, trial: optuna.Trial, outcome: TrialOutcome) -> None:
         trial.set_user_attr("tunelab.outcome", outcome.outcome)

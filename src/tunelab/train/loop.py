@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +21,7 @@ from tunelab.config import OptimizerConfig, PlateauSchedule, RunConfig
 from tunelab.data import Splits
 from tunelab.models import LocallyConnected2d, build_model, count_parameters
 from tunelab.train.callbacks import EarlyStopping, EpochCallback
+from tunelab.train.checkpoint import Checkpointer
 from tunelab.train.metrics import Metrics, confusion_matrix, metrics_from_confusion
 from tunelab.train.schedules import Plateau, lr_at
 
@@ -42,6 +43,7 @@ class TrainResult:
     device: str
     n_parameters: int
     checksums: dict[str, str] = field(default_factory=dict)
+    resumed_from: int | None = None  # the last epoch of a checkpoint this run continued from
 
     def summary(self) -> dict[str, object]:
         """Final scalars, as ``tunelab train --json`` prints them."""
@@ -53,6 +55,7 @@ class TrainResult:
             "train_time_s": round(self.train_time_s, 3),
             "device": self.device,
             "n_parameters": self.n_parameters,
+            "resumed_from": self.resumed_from,
         }
         for split, metrics in (("val", self.val), ("test", self.test)):
             for key, value in (metrics.summary() if metrics else {}).items():
@@ -129,8 +132,13 @@ def train(
     splits: Splits,
     callbacks: Sequence[EpochCallback] = (),
     device: str | torch.device | None = None,
+    checkpoint: Checkpointer | None = None,
 ) -> TrainResult:
-    """Train ``config`` on ``splits``; never raises for a diverging run (status ``diverged``)."""
+    """Train ``config`` on ``splits``; never raises for a diverging run (status ``diverged``).
+
+    With a ``checkpoint``, the state is saved after every epoch, and a run that finds a saved state
+    continues from it: same weights, optimizer, schedule, early stopping, RNG streams and history.
+    """
     tc = config.train
     device = resolve_device(tc.device) if device is None else torch.device(device)
     splits = splits.to(device)
@@ -153,7 +161,11 @@ def train(
     reason: str | None = None
     step = 0
     train_time = 0.0
-    for epoch in range(1, tc.epochs + 1):
+    saved = checkpoint.load() if checkpoint else None
+    if saved is not None:
+        step, train_time, best_state = _restore(saved, model, optimizer, order, plateau, stopper, history)
+    resumed_from = saved["epoch"] if saved is not None else None
+    for epoch in range(len(history) + 1, tc.epochs + 1):
         model.train()
         start = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
@@ -198,6 +210,8 @@ def train(
         record |= {
             f"grad_{name}": g for name, g in zip(layers, (grad_sum / steps_per_epoch).tolist(), strict=True)
         }
+        if epoch - 1 == resumed_from:
+            record["resumed"] = 1.0  # the history shows where a rerun picked up
         history.append(record)
 
         losses = {"train loss": train_loss, "validation loss": val.loss}
@@ -217,6 +231,12 @@ def train(
         if any([callback(epoch, record) for callback in callbacks]):  # every callback sees every epoch
             status, reason = "stopped", f"stopped by a callback after epoch {epoch}"
             break
+        if checkpoint and epoch < tc.epochs:
+            checkpoint.save(
+                _state(
+                    epoch, step, train_time, model, optimizer, order, plateau, stopper, history, best_state
+                )
+            )
 
     best_epoch = stopper.best_epoch if stopper and stopper.best_epoch else len(history)
     if best_state is not None:
@@ -237,4 +257,59 @@ def train(
         device=str(device),
         n_parameters=count_parameters(model),
         checksums=dict(splits.checksums),
+        resumed_from=resumed_from,
     )
+
+
+def _state(
+    epoch: int,
+    step: int,
+    train_time: float,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    order: torch.Generator,
+    plateau: Plateau | None,
+    stopper: EarlyStopping | None,
+    history: list[dict[str, float]],
+    best_state: dict[str, torch.Tensor] | None,
+) -> dict[str, Any]:
+    """Everything the loop needs to continue after ``epoch`` exactly as if it had not stopped."""
+    return {
+        "epoch": epoch,
+        "step": step,
+        "train_time": train_time,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "order_rng": order.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "plateau": [plateau.scale, plateau.best, plateau.wait] if plateau else None,
+        "stopper": [stopper.best, stopper.best_epoch, stopper.wait] if stopper else None,
+        "history": history,
+        "best_state": best_state,
+    }
+
+
+def _restore(
+    saved: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    order: torch.Generator,
+    plateau: Plateau | None,
+    stopper: EarlyStopping | None,
+    history: list[dict[str, float]],
+) -> tuple[int, float, dict[str, torch.Tensor] | None]:
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    order.set_state(saved["order_rng"])
+    torch.set_rng_state(saved["torch_rng"])
+    if saved["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(saved["cuda_rng"])
+    if plateau and saved["plateau"]:
+        plateau.scale, plateau.best, plateau.wait = saved["plateau"]
+    if stopper and saved["stopper"]:
+        stopper.best, stopper.best_epoch, stopper.wait = saved["stopper"]
+    history.extend(saved["history"])
+    device = next(model.parameters()).device
+    best = saved["best_state"]
+    return saved["step"], saved["train_time"], {k: v.to(device) for k, v in best.items()} if best else None

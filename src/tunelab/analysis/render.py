@@ -1,0 +1,280 @@
+"""A report's parts (sections of text, tables and figures) written as HTML, Markdown and LaTeX.
+
+No template engine: the page is a ``string.Template`` with inline CSS, tables are written here (HTML
+escaped, Markdown pipes, LaTeX booktabs), so the report needs nothing beyond the standard library,
+pandas and matplotlib. Text may mark code with backticks, as in Markdown.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+FOUR_DECIMALS = re.compile(r"(accuracy|loss|f1|precision|recall|importance|rho|mean|std|share|density|all|top)")
+
+
+@dataclass
+class TableItem:
+    """A table: ``frame`` is written to CSV as is; ``shown`` (strings) goes into the documents."""
+
+    name: str
+    frame: pd.DataFrame
+    caption: str
+    max_rows: int | None = None
+
+    @property
+    def shown(self) -> pd.DataFrame:
+        frame = format_frame(self.frame)
+        return frame.head(self.max_rows) if self.max_rows else frame
+
+    @property
+    def truncated(self) -> bool:
+        return self.max_rows is not None and len(self.frame) > self.max_rows
+
+
+@dataclass
+class FigureItem:
+    name: str
+    figure: Figure
+    caption: str
+
+
+@dataclass
+class Section:
+    title: str
+    blocks: list[str | TableItem | FigureItem] = field(default_factory=list)
+
+    @property
+    def anchor(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "-", self.title.lower()).strip("-")
+
+
+# ------------------------------------------------------------------------------------- formatting
+def format_value(value: Any, column: str = "") -> str:
+    """A cell as text: 4 decimals for scores, 2 for seconds, 4 significant digits otherwise; — if missing."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int) or (hasattr(value, "is_integer") and column in ("n", "epochs", "rank", "trial")):
+        return str(int(value))
+    if isinstance(value, float):
+        if column.endswith("time_s") or column.endswith("_s"):
+            return f"{value:.2f}"
+        if column == "p_value":
+            return f"{value:.3g}"
+        if FOUR_DECIMALS.search(column) and abs(value) < 100:
+            return f"{value:.4f}"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def format_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as text; a ``<name>_ci95`` column is folded into ``<name>`` as ``mean ± half-width``."""
+    out = {}
+    for column in frame.columns:
+        if str(column).endswith("_ci95") and str(column)[:-5] in frame.columns:
+            continue
+        cells = [format_value(v, str(column)) for v in frame[column].tolist()]
+        ci = f"{column}_ci95"
+        if ci in frame.columns:
+            cells = [
+                c if c == "—" or format_value(h, str(column)) == "—" else f"{c} ± {format_value(h, str(column))}"
+                for c, h in zip(cells, frame[ci].tolist(), strict=True)
+            ]
+        out[str(column)] = cells
+    return pd.DataFrame(out, index=frame.index)
+
+
+# ------------------------------------------------------------------------------------------ LaTeX
+_TEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "±": r"$\pm$",
+    "—": "---",
+    "ρ": r"$\rho$",
+}
+
+
+def tex_escape(text: str) -> str:
+    return "".join(_TEX.get(ch, ch) for ch in text)
+
+
+def to_booktabs(item: TableItem) -> str:
+    """A LaTeX ``table`` with a booktabs ``tabular`` (needs ``\\usepackage{booktabs}``)."""
+    shown = format_frame(item.frame)
+    align = "".join("r" if pd.api.types.is_numeric_dtype(item.frame[c]) else "l" for c in item.frame.columns)
+    align = "".join(a for a, c in zip(align, item.frame.columns, strict=True) if c in shown.columns)
+    lines = [
+        r"\begin{table}[htbp]",
+        r"\centering",
+        rf"\caption{{{tex_escape(item.caption)}}}",
+        rf"\label{{tab:{item.name}}}",
+        rf"\begin{{tabular}}{{{align}}}",
+        r"\toprule",
+        " & ".join(tex_escape(c) for c in shown.columns) + r" \\",
+        r"\midrule",
+        *(" & ".join(tex_escape(v) for v in row) + r" \\" for row in shown.itertuples(index=False)),
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\end{table}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------- Markdown
+def markdown(sections: list[Section], title: str, figures: dict[str, Path], root: Path) -> str:
+    """The report in Markdown; figures link to their PNG files relative to ``root``."""
+    lines = [f"# {title}", ""]
+    lines += [f"- [{s.title}](#{s.anchor})" for s in sections] + [""]
+    for section in sections:
+        lines += [f"## {section.title}", ""]
+        for block in section.blocks:
+            if isinstance(block, str):
+                lines += [block, ""]
+            elif isinstance(block, TableItem):
+                lines += [f"**{block.caption}** ([CSV](tables/{block.name}.csv))", "", _md_table(block.shown), ""]
+                if block.truncated:
+                    lines += [f"*First {block.max_rows} of {len(block.frame)} rows.*", ""]
+            else:
+                link = figures[block.name].relative_to(root).as_posix()
+                lines += [f"![{block.caption}]({link})", "", f"*{block.caption}*", ""]
+    return "\n".join(lines)
+
+
+def _md_table(frame: pd.DataFrame) -> str:
+    def cell(text: str) -> str:
+        return str(text).replace("|", r"\|").replace("\n", " ")
+
+    head = "| " + " | ".join(cell(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+# ------------------------------------------------------------------------------------------- HTML
+PAGE = Template(
+    """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>$title</title>
+<style>
+:root { --ink: #1f2933; --muted: #616e7c; --line: #d9e2ec; --accent: #1f6feb; --bg: #f8fafc; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+  color: var(--ink); background: #fff; }
+header { background: var(--bg); border-bottom: 1px solid var(--line); padding: 24px 40px 16px; }
+header h1 { margin: 0 0 4px; font-size: 26px; }
+header p { margin: 0; color: var(--muted); }
+nav { padding: 8px 40px; border-bottom: 1px solid var(--line); font-size: 14px; }
+nav a { margin-right: 14px; color: var(--accent); text-decoration: none; white-space: nowrap; }
+main { max-width: 1180px; padding: 8px 40px 60px; }
+h2 { margin: 36px 0 10px; padding-bottom: 4px; border-bottom: 2px solid var(--line); font-size: 21px; }
+p { max-width: 900px; }
+code { font: 13px ui-monospace, SFMono-Regular, Menlo, monospace; background: var(--bg); padding: 1px 4px;
+  border-radius: 3px; }
+.table-wrap { overflow-x: auto; margin: 8px 0 20px; }
+table { border-collapse: collapse; font-size: 13px; font-variant-numeric: tabular-nums; }
+caption { caption-side: top; text-align: left; font-weight: 600; padding: 4px 0 6px; }
+caption a { font-weight: 400; font-size: 12px; margin-left: 8px; color: var(--accent); }
+th, td { padding: 4px 10px; text-align: right; white-space: nowrap; }
+th:first-child, td:first-child { text-align: left; }
+td.text { text-align: left; white-space: normal; max-width: 520px; }
+thead th { border-top: 2px solid var(--ink); border-bottom: 1px solid var(--ink); }
+tbody tr:last-child td { border-bottom: 2px solid var(--ink); }
+tbody tr:nth-child(even) { background: var(--bg); }
+figure { margin: 12px 0 28px; }
+figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
+figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; }
+.note { color: var(--muted); font-size: 13px; }
+footer { color: var(--muted); font-size: 12px; padding: 20px 40px; border-top: 1px solid var(--line); }
+</style>
+</head>
+<body>
+<header><h1>$title</h1><p>$subtitle</p></header>
+<nav>$nav</nav>
+<main>
+$body
+</main>
+<footer>$footer</footer>
+</body>
+</html>
+"""
+)
+
+
+def html_page(
+    sections: list[Section], title: str, subtitle: str, footer: str, figures: dict[str, Path]
+) -> str:
+    """One self-contained page: CSS inline, figures embedded as base64 PNG, no scripts."""
+    nav = "".join(f'<a href="#{s.anchor}">{html.escape(s.title)}</a>' for s in sections)
+    body = []
+    for section in sections:
+        body.append(f'<section id="{section.anchor}"><h2>{html.escape(section.title)}</h2>')
+        for block in section.blocks:
+            if isinstance(block, str):
+                body.append(f"<p>{_inline(block)}</p>")
+            elif isinstance(block, TableItem):
+                body.append(_html_table(block))
+            else:
+                data = base64.b64encode(figures[block.name].read_bytes()).decode("ascii")
+                caption = _inline(block.caption)
+                body.append(
+                    f'<figure id="fig-{block.name}"><img src="data:image/png;base64,{data}" '
+                    f'alt="{html.escape(block.caption)}"><figcaption>{caption}</figcaption></figure>'
+                )
+        body.append("</section>")
+    return PAGE.substitute(
+        title=html.escape(title),
+        subtitle=_inline(subtitle),
+        nav=nav,
+        body="\n".join(body),
+        footer=_inline(footer),
+    )
+
+
+def _inline(text: str) -> str:
+    """Escape, then `code` spans."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def _html_table(item: TableItem) -> str:
+    shown = item.shown
+    text_columns = {c for c in item.frame.columns if not pd.api.types.is_numeric_dtype(item.frame[c])}
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
+    rows = []
+    for row in shown.itertuples(index=False):
+        cells = []
+        for column, value in zip(shown.columns, row, strict=True):
+            css = ' class="text"' if column in text_columns and len(str(value)) > 40 else ""
+            cells.append(f"<td{css}>{html.escape(str(value))}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    note = (
+        f'<p class="note">First {item.max_rows} of {len(item.frame)} rows; all in the CSV.</p>'
+        if item.truncated
+        else ""
+    )
+    link = f'<a href="tables/{item.name}.csv">CSV</a> <a href="tables/{item.name}.tex">LaTeX</a>'
+    return (
+        f'<div class="table-wrap"><table id="tab-{item.name}"><caption>{html.escape(item.caption)}{link}'
+        f"</caption><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>{note}"
+    )

@@ -1,0 +1,430 @@
+"""What a report shows, as numbers: tables (DataFrames) and small dataclasses, no drawing.
+
+Everything starts from :class:`StudyData`, one read of a study's storage: its spec, its trials, its
+stages and the trials table. Parameter effects (importance, correlations, densities) are in
+:mod:`tunelab.analysis.effects`, the expected-best curve in :mod:`tunelab.analysis.expected`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from tunelab.search.results import trial_row
+from tunelab.search.spec import CategoricalParam, FixedParam, FloatParam, IntParam, StudySpec
+from tunelab.search.strategies.base import Stage, ranked
+from tunelab.train.metrics import metrics_from_confusion
+
+if TYPE_CHECKING:
+    from tunelab.baselines import BaselineResults
+    from tunelab.search.study import StudyHandle
+
+SHOWN_METRICS = ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "train_time_s", "epochs")
+CURVE_COLUMNS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr")
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """A study read once: spec, trials in number order, stages, the trials table and provenance."""
+
+    spec: StudySpec
+    trials: list[FrozenTrial]
+    stages: list[Stage] = field(default_factory=list)
+    storage: str = ""
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_handle(cls, handle: StudyHandle) -> StudyData:
+        study = handle.study
+        return cls(
+            spec=handle.spec,
+            trials=sorted(study.get_trials(deepcopy=False), key=lambda t: t.number),
+            stages=handle.stages(),
+            storage=handle.storage_shown,
+            provenance=dict(study.user_attrs.get("tunelab.provenance") or {}),
+        )
+
+    @property
+    def metric(self) -> str:
+        return self.spec.objective.metric
+
+    @property
+    def goal(self) -> str:
+        return self.spec.objective.goal
+
+    @property
+    def ranked(self) -> list[FrozenTrial]:
+        """Completed trials, best first."""
+        return ranked(self.trials, self.spec)
+
+    @property
+    def best(self) -> FrozenTrial | None:
+        top = self.ranked
+        return top[0] if top else None
+
+    def frame(self) -> pd.DataFrame:
+        """One row per trial, as ``tunelab export`` writes it (parameters as ``params_<name>``)."""
+        return pd.DataFrame([trial_row(t) for t in self.trials])
+
+    def param_names(self) -> list[str]:
+        """Every parameter some trial drew, in first-seen order."""
+        return list(dict.fromkeys(name for t in self.trials for name in t.params))
+
+
+def status_of(trial: FrozenTrial) -> str:
+    return str(trial.user_attrs.get("tunelab.outcome") or trial.state.name.lower())
+
+
+# ------------------------------------------------------------------------------------------- study
+def study_summary(data: StudyData) -> pd.DataFrame:
+    """``item``/``value`` rows: what was searched, how, with what outcome, and where it ran."""
+    spec, best = data.spec, data.best
+    outcomes = Counter(status_of(t) for t in data.trials)
+    objective = f"{spec.objective.goal} {spec.objective.metric}"
+    rows: list[tuple[str, Any]] = [
+        ("study", spec.name),
+        ("description", spec.description or "—"),
+        ("dataset", f"{spec.data.name} (validation fraction {spec.data.val_fraction:g})"),
+        (
+            "model",
+            _describe(spec.model.model_dump(mode="json"), ("kind", "hidden", "channels", "activation")),
+        ),
+        ("training", _training(spec)),
+        ("strategy", spec.strategy.name),
+        ("objective", objective + (f", mean of {spec.repeats} seeds" if spec.repeats > 1 else "")),
+        ("pruner", spec.pruner.name),
+        (
+            "trials",
+            f"{len(data.trials)}" + (f" (budget {spec.budget.n_trials})" if spec.budget.n_trials else ""),
+        ),
+        ("outcomes", ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "—"),
+        ("parameters", ", ".join(data.param_names()) or "—"),
+        ("best trial", f"#{best.number}: {spec.objective.metric} = {best.value:.4f}" if best else "—"),
+        ("storage", data.storage or "—"),
+    ]
+    for key, value in data.provenance.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}: {v}" for k, v in value.items()) or "—"
+        rows.append((key.replace("_", " "), value if value is not None else "—"))
+    return pd.DataFrame(rows, columns=["item", "value"])
+
+
+def results_table(data: StudyData, trials: Sequence[FrozenTrial] | None = None) -> pd.DataFrame:
+    """Every trial, best first (then pruned and failed ones by number): parameters, metrics, status.
+
+    Metric columns hold the mean over seeds; with ``repeats > 1`` each has a ``<name>_ci95`` column
+    (95% Student-t half-width) beside it.
+    """
+    chosen = list(data.trials if trials is None else trials)
+    rank = {t.number: i + 1 for i, t in enumerate(data.ranked)}
+    names = list(dict.fromkeys(name for t in chosen for name in t.params))
+    shown = [
+        c
+        for m in SHOWN_METRICS
+        for c in (m, f"{m}_ci95")
+        if c == m or (data.spec.repeats > 1 and m != "epochs")
+    ]
+    rows = []
+    for trial in chosen:
+        metrics = trial.user_attrs.get("tunelab.metrics") or {}
+        rows.append(
+            {
+                "rank": rank.get(trial.number),
+                "trial": trial.number,
+                "stage": trial.user_attrs.get("tunelab.stage_name"),
+                "status": status_of(trial),
+                **{name: _key(trial.params.get(name)) for name in names},
+                **{c: metrics.get(c, math.nan) for c in shown},
+                "reason": trial.user_attrs.get("tunelab.reason"),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=["rank", "trial", "stage", "status", *names, *shown, "reason"])
+    frame["rank"] = frame["rank"].astype("Int64")
+    frame = (
+        frame.assign(_order=frame["rank"].astype("Float64").fillna(math.inf))
+        .sort_values(["_order", "trial"], kind="stable")
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
+    if frame["stage"].nunique(dropna=True) <= 1:
+        frame = frame.drop(columns="stage")
+    if frame["reason"].isna().all():
+        frame = frame.drop(columns="reason")
+    return frame
+
+
+# ------------------------------------------------------------------------------------- best trial
+@dataclass(frozen=True)
+class BestMetrics:
+    """The best trial's macro metrics (validation and test), per-class test metrics and confusion."""
+
+    number: int
+    macro: pd.DataFrame  # metric, validation, validation_ci95, test, test_ci95
+    per_class: pd.DataFrame  # class, precision, recall, f1, support (test; mean over seeds)
+    confusion: np.ndarray | None  # test, summed over seeds: [true][predicted]
+    n_runs: int
+
+
+def best_metrics(data: StudyData, trial: FrozenTrial | None = None) -> BestMetrics | None:
+    trial = trial or data.best
+    if trial is None:
+        return None
+    metrics = trial.user_attrs.get("tunelab.metrics") or {}
+    runs = trial.user_attrs.get("tunelab.runs") or []
+    rows = []
+    for name in ("accuracy", "precision", "recall", "f1", "loss"):
+        rows.append(
+            {
+                "metric": name,
+                "validation": metrics.get(f"val_{name}", math.nan),
+                "validation_ci95": metrics.get(f"val_{name}_ci95", math.nan),
+                "test": metrics.get(f"test_{name}", math.nan),
+                "test_ci95": metrics.get(f"test_{name}_ci95", math.nan),
+            }
+        )
+    matrices = [np.asarray(r["test_confusion"]) for r in runs if r.get("test_confusion")]
+    per_class = pd.DataFrame(columns=["class", "precision", "recall", "f1", "support"])
+    confusion = None
+    if matrices:
+        confusion = np.sum(matrices, axis=0)
+        classes = [metrics_from_confusion(m, math.nan).per_class for m in matrices]
+        per_class = pd.DataFrame(
+            {
+                "class": [str(i) for i in range(confusion.shape[0])],
+                **{k: np.mean([c[k] for c in classes], axis=0) for k in ("precision", "recall", "f1")},
+                "support": np.asarray(classes[0]["support"], dtype=int),
+            }
+        )
+    return BestMetrics(trial.number, pd.DataFrame(rows), per_class, confusion, len(runs))
+
+
+# ------------------------------------------------------------------------------------------ curves
+def learning_curves(data: StudyData, top_k: int = 5) -> pd.DataFrame:
+    """Per-epoch train/val loss and accuracy and learning rate of the ``top_k`` best trials.
+
+    ``rank`` 1 is the best trial. With several seeds each epoch is their mean (over the seeds that
+    reached it: early stopping can end seeds at different epochs); ``n_seeds`` says how many.
+    """
+    frames = []
+    for rank, trial in enumerate(data.ranked[:top_k], start=1):
+        history = trial_history(trial)
+        if history.empty:
+            continue
+        present = [c for c in CURVE_COLUMNS if c in history]
+        mean = history.groupby("epoch")[present].mean()
+        mean["n_seeds"] = history.groupby("epoch")["seed"].nunique()
+        frames.append(mean.reset_index().assign(trial=trial.number, rank=rank))
+    if not frames:
+        return pd.DataFrame(columns=["trial", "rank", "epoch", *CURVE_COLUMNS, "n_seeds"])
+    frame = pd.concat(frames, ignore_index=True)
+    return frame[["trial", "rank", "epoch", *[c for c in frame if c not in ("trial", "rank", "epoch")]]]
+
+
+def trial_history(trial: FrozenTrial) -> pd.DataFrame:
+    """Every epoch of every seed of a trial: ``seed``, ``epoch`` and the history columns."""
+    frames = []
+    for run in trial.user_attrs.get("tunelab.runs") or []:
+        history = run.get("history") or {}
+        if history.get("epoch"):
+            frames.append(pd.DataFrame(history).assign(seed=run.get("seed")))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["seed", "epoch"])
+
+
+def lr_schedule(data: StudyData) -> pd.DataFrame:
+    """The best trial's learning rate by epoch, one column per seed (``seed <s>``)."""
+    best = data.best
+    history = trial_history(best) if best else pd.DataFrame()
+    if history.empty or "lr" not in history or history["lr"].isna().all():
+        return pd.DataFrame(columns=["epoch"])
+    table = history.pivot_table(index="epoch", columns="seed", values="lr")
+    table.columns = [f"seed {s}" for s in table.columns]
+    return table.reset_index()
+
+
+def optimization_history(data: StudyData) -> pd.DataFrame:
+    """Each trial's objective value (NaN unless completed) and the best value so far."""
+    sign = 1.0 if data.goal == "maximize" else -1.0
+    rows, best = [], -math.inf
+    for trial in data.trials:
+        value = trial.value if trial.state == TrialState.COMPLETE else None
+        if value is not None:
+            best = max(best, sign * value)
+        rows.append(
+            {
+                "trial": trial.number,
+                "stage": trial.user_attrs.get("tunelab.stage_name"),
+                "status": status_of(trial),
+                "value": math.nan if value is None else value,
+                "best_so_far": sign * best if math.isfinite(best) else math.nan,
+            }
+        )
+    return pd.DataFrame(rows, columns=["trial", "stage", "status", "value", "best_so_far"])
+
+
+# ------------------------------------------------------------------------- grouped (paper 001)
+def group_params(data: StudyData, max_values: int = 6) -> list[str]:
+    """Parameters with 2 to ``max_values`` distinct values among completed trials: worth grouping by."""
+    done = [t for t in data.trials if t.state == TrialState.COMPLETE]
+    chosen = []
+    for name in data.param_names():
+        values = {_key(t.params[name]) for t in done if name in t.params}
+        if 2 <= len(values) <= max_values:
+            chosen.append(name)
+    return chosen
+
+
+def grouped_metrics(data: StudyData, param: str) -> pd.DataFrame:
+    """Completed trials grouped by one parameter's value: mean and std of time, test accuracy and loss."""
+    rows = []
+    for trial in data.trials:
+        if trial.state != TrialState.COMPLETE or param not in trial.params:
+            continue
+        metrics = trial.user_attrs.get("tunelab.metrics") or {}
+        rows.append(
+            {
+                "value": _key(trial.params[param]),
+                **{m: metrics.get(m, math.nan) for m in ("train_time_s", "test_accuracy", "test_loss")},
+            }
+        )
+    if not rows:
+        return pd.DataFrame(columns=["value", "n"])
+    frame = pd.DataFrame(rows)
+    grouped = frame.groupby("value", sort=False)
+    out = grouped.agg(["mean", "std"])
+    out.columns = [f"{m}_{s}" if s == "std" else m for m, s in out.columns]
+    out.insert(0, "n", grouped.size())
+    out = out.reset_index()
+    with contextlib.suppress(TypeError, ValueError):  # numbers in numeric order, others as first seen
+        out = out.sort_values("value", key=lambda s: s.astype(float)).reset_index(drop=True)
+    return out
+
+
+def scatter_points(data: StudyData) -> pd.DataFrame:
+    """Completed trials' validation accuracy and loss (and test metrics, time and parameters)."""
+    table = results_table(data, [t for t in data.trials if t.state == TrialState.COMPLETE])
+    return table.drop(columns=[c for c in table if c.endswith("_ci95")])
+
+
+def _key(value: Any) -> Any:
+    """A hashable, printable stand-in for a parameter value (lists become strings)."""
+    return str(value) if isinstance(value, list | dict | tuple) else value
+
+
+# -------------------------------------------------------------------------------- stages, bounds
+@dataclass(frozen=True)
+class StageSummary:
+    """One stage of a staged (or coarse-to-fine) study: what it carried over and its trials, ranked."""
+
+    index: int
+    name: str
+    carried: dict[str, Any]
+    info: dict[str, Any]
+    table: pd.DataFrame
+    best: int | None
+
+
+def stage_summaries(data: StudyData) -> list[StageSummary]:
+    out = []
+    for index, stage in enumerate(data.stages):
+        mine = [t for t in data.trials if t.user_attrs.get("tunelab.stage") == index]
+        table = results_table(data, mine)
+        table = table.drop(columns=[c for c in ("stage",) if c in table])
+        top = ranked(mine, data.spec)
+        out.append(
+            StageSummary(
+                index,
+                stage.name,
+                dict(stage.carried),
+                dict(stage.info),
+                table,
+                top[0].number if top else None,
+            )
+        )
+    return out
+
+
+def narrowed_bounds(data: StudyData) -> pd.DataFrame | None:
+    """Coarse-to-fine: each parameter's coarse range and the fine stage's narrowed one."""
+    if data.spec.strategy.name != "coarse_to_fine" or len(data.stages) < 2:
+        return None
+    coarse, bounds = data.stages[0].space.params, data.stages[1].info.get("bounds") or {}
+    rows = []
+    for name, new in bounds.items():
+        old = coarse.get(name) or coarse.get(name.rpartition(".")[0])
+        row: dict[str, Any] = {"parameter": name, "scale": "categorical"}
+        if isinstance(old, FloatParam | IntParam):
+            row |= {"scale": "log" if old.log else "linear", "coarse_low": old.low, "coarse_high": old.high}
+        elif isinstance(old, CategoricalParam):
+            row["coarse_choices"] = ", ".join(map(str, old.choices))
+        elif isinstance(old, FixedParam):
+            row["coarse_choices"] = str(old.value)
+        row |= {"fine_low": new.get("low"), "fine_high": new.get("high"), "fine_value": new.get("value")}
+        if row.get("coarse_low") is not None and new.get("low") is not None:
+            f = math.log if row["scale"] == "log" else float
+            width = f(row["coarse_high"]) - f(row["coarse_low"])
+            row["fine_share"] = (f(new["high"]) - f(new["low"])) / width if width else math.nan
+        rows.append(row)
+    columns = ["parameter", "scale", "coarse_low", "coarse_high", "coarse_choices"]
+    columns += ["fine_low", "fine_high", "fine_value", "fine_share"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.dropna(axis=1, how="all")
+
+
+# ------------------------------------------------------------------------------------- baselines
+def baselines_table(data: StudyData, baselines: Sequence[BaselineResults]) -> pd.DataFrame:
+    """The study's best trial beside each classical baseline, best test accuracy first."""
+    rows = []
+    best = data.best
+    if best is not None:
+        metrics = best.user_attrs.get("tunelab.metrics") or {}
+        rows.append(
+            {
+                "model": f"{data.spec.model.kind} (study best, trial #{best.number})",
+                "dataset": data.spec.data.name,
+                "params": ", ".join(f"{k}={_short(v)}" for k, v in best.params.items()),
+                **{m: metrics.get(m, math.nan) for m in ("val_accuracy", "test_accuracy", "test_f1")},
+                "time_s": metrics.get("train_time_s", math.nan),
+                "source": "study",
+            }
+        )
+    for result in baselines:
+        for _, row in result.table().iterrows():
+            rows.append(
+                {
+                    "model": row["model"],
+                    "dataset": result.dataset,
+                    "params": row["params"],
+                    **{m: row[m] for m in ("val_accuracy", "test_accuracy", "test_f1")},
+                    "time_s": row["fit_time_s"],
+                    "source": "baseline",
+                }
+            )
+    columns = ["model", "dataset", "params", "val_accuracy", "test_accuracy", "test_f1", "time_s", "source"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.sort_values("test_accuracy", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _describe(raw: dict[str, Any], keys: Sequence[str] = ("hidden", "channels", "activation")) -> str:
+    return ", ".join([str(raw["kind"]), *(f"{k} {raw[k]}" for k in keys if k in raw)])
+
+
+def _training(spec: StudySpec) -> str:
+    train = spec.train.model_dump(mode="json")
+    optimizer, schedule = train["optimizer"], train.get("schedule") or {}
+    text = (
+        f"{train['epochs']} epochs, batch {train['batch_size']}, {optimizer['name']} (lr {optimizer['lr']:g})"
+    )
+    text += f", {schedule.get('name', 'constant')} schedule"
+    return text + (", early stopping" if train.get("early_stopping") else "")
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
