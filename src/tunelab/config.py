@@ -340,13 +340,22 @@ def apply_overrides(
     for key, value in overrides:
         node: Any = result
         parts = key.split(".")
+        parent = None
         while len(parts) > 1:
-            if isinstance(node, dict) and ".".join(parts) in node:  # a dotted key itself: space.model.dropout
+            # A dotted key itself (space.model.dropout), or inside one (space.model.dropout.high).
+            n = next((n for n in range(len(parts), 1, -1) if _has(node, ".".join(parts[:n]))), 1)
+            new_dotted = n == 1 and parent in _DOTTED_MAPPINGS and not _has(node, parts[0])
+            if n == len(parts) or new_dotted:
                 break
-            node = _child(node, parts[0], f"{label}{key}", parts[1])
-            parts = parts[1:]
+            parent = ".".join(parts[:n])
+            node = _child(node, parent, f"{label}{key}", parts[n])
+            parts = parts[n:]
         _assign(node, ".".join(parts), value, f"{label}{key}")
     return result
+
+
+def _has(node: Any, key: str) -> bool:
+    return isinstance(node, dict) and key in node
 
 
 def _child(node: Any, part: str, where: str, next_part: str) -> Any:
@@ -373,7 +382,16 @@ def _assign(node: Any, part: str, value: Any, where: str, check_only: bool = Fal
 
 
 def _expand_shorthand(field: str, value: str) -> dict[str, Any]:
-    return {{"optimizer": "name", "init": "scheme", "schedule": "name"}.get(field, field): value}
+    return {_SHORTHAND_KEYS.get(field, field): value}
+
+
+_SHORTHAND_KEYS = {"optimizer": "name", "init": "scheme", "schedule": "name"} | {
+    "strategy": "name",  # study files: strategy: tpe, pruner: asha, objective: val_loss
+    "pruner": "name",
+    "objective": "metric",
+}
+# Mappings whose keys are dotted run settings (study files): --set space.model.dropout=[0.1, 0.2]
+_DOTTED_MAPPINGS = ("space", "set")
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -417,6 +435,8 @@ def describe_validation_error(exc: ValidationError, source: str) -> str:
         message, given = "unknown key", None
     elif kind == "missing":
         message, given = "required but missing", None
+    elif kind == "union_tag_not_found":
+        message, given = f"{first['ctx']['discriminator']} is required but missing", None
     elif kind == "union_tag_invalid":
         message = f"unknown value {first['ctx']['tag']!r}; expected one of {first['ctx']['expected_tags']}"
         given = None
@@ -433,19 +453,31 @@ def describe_validation_error(exc: ValidationError, source: str) -> str:
 
 
 def _field_path(loc: Sequence[int | str]) -> str:
-    """The dotted path of an error, without the labels pydantic adds for union members."""
+    """The dotted path of an error, without the labels pydantic adds for union members.
+
+    Keys may be dotted themselves (``space.train.optimizer.lr``). A union's label follows the field
+    it belongs to, so a name such as ``step`` right after a label (``space.x.int.step``) is a field.
+    """
     parts: list[str] = []
+    after_label = False
     for part in loc:
         if isinstance(part, int):
             parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
-        elif part.isidentifier() and part not in _UNION_LABELS:
+            after_label = False
+        elif "[" in part or part.startswith("constrained-") or (part in _UNION_LABELS and not after_label):
+            after_label = True
+        else:
             parts.append(part)
+            after_label = False
     return ".".join(parts)
 
 
 _UNION_LABELS = {
     *("mlp", "cnn", "lcnn", "constant", "step", "exponential", "time", "cosine", "onecycle", "plateau"),
     *("int", "float", "str", "bool", "list", "dict", "tuple", "none"),
+    # study files (tunelab.search.spec): parameter types and strategies
+    *("categorical", "fixed", "random", "tpe", "gp", "cmaes", "qmc", "grid", "coarse_to_fine"),
+    *("staged", "listed"),
 }
 
 

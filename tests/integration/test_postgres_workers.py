@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy
 from optuna.trial import TrialState
 
+from tunelab.errors import ConfigError
 from tunelab.search import load_study
 
 URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -58,3 +59,129 @@ def test_four_workers_run_a_16_point_grid_exactly_once(tmp_path, study_name):
     assert len(trials) == len(complete) == len(set(complete)) == 16
     workers = {t.user_attrs["tunelab.worker"]["pid"] for t in trials}
     assert len(workers) > 1  # the work was shared
+
+
+def worker_cmd(study: Path, out: Path, *sets: str) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "tunelab.cli",
+        "worker",
+        str(study),
+        "--storage",
+        URL,
+        "--out",
+        str(out),
+        "-q",
+    ]
+    return cmd + [f"--set={s}" for s in sets]
+
+
+@pytest.mark.slow
+def test_a_worker_killed_five_times_midway_loses_nothing_and_resumes_from_checkpoints(tmp_path, study_name):
+    import random
+    import signal
+    import time
+
+    sets = [
+        f"name={study_name}",
+        "train.epochs=40",
+        "train.batch_size=16",
+        "checkpoint_interval_s=0",
+        "retries=10",
+    ]
+    cmd = worker_cmd(EXAMPLES / "digits-grid.yaml", tmp_path, *sets)
+    rng = random.Random(0)
+    finished_before: set[int] = set()
+    for _ in range(5):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(3.0, 6.0))  # past start-up, somewhere inside a trial
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        study = load_study(tmp_path, storage=URL).study
+        done = {t.number for t in study.get_trials() if t.state == TrialState.COMPLETE}
+        assert finished_before <= done  # nothing finished is ever lost
+        finished_before = done
+    final = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr
+
+    trials = load_study(tmp_path, storage=URL).study.get_trials()
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    points = [tuple(sorted(t.params.items())) for t in complete]
+    assert len(points) == len(set(points)) == 8
+    died = [t for t in trials if t.state == TrialState.FAIL]
+    assert died and all(t.user_attrs["tunelab.outcome"] == "worker_died" for t in died)
+    resumed = [
+        t.user_attrs["tunelab.runs"][0] for t in complete if t.system_attrs.get("failed_trial") is not None
+    ]
+    assert any(run["resumed_from"] for run in resumed)  # a retry continued from its checkpoint...
+    for run in resumed:
+        assert run["history"]["epoch"] == list(range(1, 41))  # ...and its epochs continue, none repeated
+
+
+def test_a_missing_database_is_one_clear_sentence(tmp_path):
+    from typer.testing import CliRunner
+
+    from tunelab.cli import app
+
+    url = "postgresql://postgres:hunter2@127.0.0.1:5432/no_such_database"
+    result = CliRunner().invoke(
+        app, ["run", str(EXAMPLES / "digits-grid.yaml"), "--storage", url, "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "no_such_database" in lines[0] and "does not exist" in lines[0]
+    assert "hunter2" not in result.output and "***" in result.output
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+@pytest.mark.slow
+def test_soak_200_short_trials_with_4_workers(tmp_path, study_name):
+    import time
+
+    study = tmp_path / "soak.yaml"
+    study.write_text(
+        f"""
+name: {study_name}
+data: {{name: digits}}
+model: {{kind: mlp, hidden: [8]}}
+train: {{epochs: 1, batch_size: 256, track_gradients: false}}
+space:
+  train.optimizer.lr: {{low: 1.0e-4, high: 1.0e-1, log: true}}
+strategy: random
+budget: {{n_trials: 200}}
+checkpoint_interval_s: 1000
+"""
+    )
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    procs = [
+        subprocess.Popen(
+            [*worker_cmd(study, tmp_path), "--threads", "1"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        for _ in range(4)
+    ]
+    samples: list[tuple[int, list[int]]] = []
+    while any(p.poll() is None for p in procs):
+        time.sleep(1.0)
+        try:
+            n = len(load_study(study, storage=URL).study.get_trials())
+        except ConfigError:  # no worker has created the study yet
+            n = 0
+        samples.append((n, [rss_kb(p.pid) for p in procs if p.poll() is None]))
+    assert all(p.returncode == 0 for p in procs), [p.stderr.read() for p in procs]
+    trials = load_study(study, storage=URL).study.get_trials()
+    assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 200
+    # Memory after the first quarter of the trials against the end: printed, and bounded.
+    early = next(max(rss) for n, rss in samples if n >= 50 and rss)
+    late = max(max(rss) for _, rss in samples[-3:] if rss) if any(rss for _, rss in samples[-3:]) else early
+    print(f"\nworker RSS: {early / 1024:.0f} MiB after 50 trials, {late / 1024:.0f} MiB near 200 trials")
+    assert late < early * 1.5

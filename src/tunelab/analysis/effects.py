@@ -192,3 +192,30 @@ def _kde(x: np.ndarray, axis: np.ndarray) -> np.ndarray | None:
         return stats.gaussian_kde(x)(axis)
     except np.linalg.LinAlgError:
         return None
+
+
+def density_table(densities: Sequence[Density]) -> pd.DataFrame:
+    """Per parameter: the centre of all trials and of the top ones, and the top's mean ± std range.
+
+    The centre is the mean, or the geometric mean for a log-scaled parameter (whose std is taken in
+    log space): the range paper 002 (and the coarse-to-fine strategy with width 1) searches next.
+    """
+    rows = []
+    for d in densities:
+        f, inv = (np.log10, lambda v: 10**v) if d.log else ((lambda v: v), (lambda v: v))
+        top = f(d.top_values)
+        mean, std = float(np.mean(top)), float(np.std(top, ddof=1)) if len(top) > 1 else math.nan
+        rows.append(
+            {
+                "parameter": d.parameter,
+                "scale": "log" if d.log else "linear",
+                "n_all": len(d.all_values),
+                "n_top": len(d.top_values),
+                "all_centre": float(inv(np.mean(f(d.all_values)))),
+                "top_centre": float(inv(mean)),
+                "top_low": float(inv(mean - std)),
+                "top_high": float(inv(mean + std)),
+            }
+        )
+    columns = ["parameter", "scale", "n_all", "n_top", "all_centre", "top_centre", "top_low", "top_high"]
+    return pd.DataFrame(rows, columns=columns)

@@ -28,7 +28,7 @@ from tunelab.analysis.summaries import BestMetrics
 STYLE: dict[str, Any] = {
     "font.size": 9,
     "axes.titlesize": 10,
-    "axes.titleweight": "semibold",
+    "axes.titleweight": "bold",
     "axes.labelsize": 9,
     "legend.fontsize": 8,
     "legend.frameon": False,
@@ -120,14 +120,14 @@ def per_class_figure(best: BestMetrics) -> Figure:
     ax.set(xticks=x, xticklabels=table["class"], xlabel="class", ylabel="score")
     ax.set_ylim(max(0.0, low - 0.05), 1.0)
     ax.set_title(f"Per-class test metrics (trial #{best.number})")
-    ax.legend(ncols=3, loc="lower right")
+    fig.legend(loc="outside right upper")
     return fig
 
 
 @styled
 def learning_curves_figure(curves: pd.DataFrame) -> Figure:
     """Loss and accuracy by epoch, train dashed and validation solid; the best trial drawn thicker."""
-    fig = _figure(9.0, 3.4)
+    fig = _figure(9.5, 3.4)
     axes = fig.subplots(1, 2)
     handles = []
     for color, (rank, frame) in zip(PALETTE * 10, curves.groupby("rank", sort=True), strict=False):
@@ -147,7 +147,7 @@ def learning_curves_figure(curves: pd.DataFrame) -> Figure:
     axes[1].set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
     for ax in axes:
         ax.xaxis.get_major_locator().set_params(integer=True)
-    axes[1].legend(handles=handles, loc="lower right", ncols=2)
+    fig.legend(handles=handles, loc="outside right upper")
     return fig
 
 
@@ -228,16 +228,22 @@ def scatter_figure(points: pd.DataFrame, param: str | None = None) -> Figure:
     if param is None:
         ax.scatter(points["val_loss"], points["val_accuracy"], s=22, color=PALETTE[0])
     else:
-        for color, (value, part) in zip(PALETTE * 10, points.groupby(param, sort=True), strict=False):
-            ax.scatter(part["val_loss"], part["val_accuracy"], s=22, color=color, label=_short(value))
+        labels = ["—" if v is None or v != v else _short(v) for v in points[param]]  # v != v: NaN
+        groups = points.assign(_group=labels).groupby("_group", sort=False)
+        order = sorted(groups.groups, key=_sort_key)
+        for color, value in zip(PALETTE * 10, order, strict=False):
+            part = groups.get_group(value)
+            shade = "0.6" if value == "—" else color
+            label = "not drawn" if value == "—" else value
+            ax.scatter(part["val_loss"], part["val_accuracy"], s=22, color=shade, label=label)
         ax.legend(title=param, loc="best")
-    for _, row in points.iterrows():
+    for _, row in points[points["rank"] <= 5].iterrows():
         ax.annotate(
             f"#{row['trial']}",
             (row["val_loss"], row["val_accuracy"]),
             fontsize=6,
-            color="0.4",
-            xytext=(3, 2),
+            color="0.35",
+            xytext=(4, -2),
             textcoords="offset points",
         )
     ax.set(xlabel="validation loss", ylabel="validation accuracy", title="Validation accuracy vs loss")
@@ -257,8 +263,11 @@ def grouped_bars_figure(grouped: pd.DataFrame, param: str) -> Figure:
         ("test_loss", "test loss"),
     )
     for i, (ax, (column, label)) in enumerate(zip(axes, panels, strict=True)):
-        errors = grouped.get(f"{column}_std")
-        errors = None if errors is None or errors.isna().all() else errors.fillna(0)
+        std = grouped.get(f"{column}_std")
+        errors = None
+        if std is not None and std.notna().any():
+            std = std.fillna(0).to_numpy(dtype=float)
+            errors = np.vstack([np.minimum(std, grouped[column].to_numpy(dtype=float)), std])  # not below 0
         ax.bar(x, grouped[column], yerr=errors, color=PALETTE[i], capsize=3, width=0.6)
         ax.set(xticks=x, xticklabels=labels, xlabel=param, ylabel=label)
         ax.grid(axis="x", visible=False)
@@ -277,22 +286,24 @@ def kde_figure(densities: Sequence[Density], q: float) -> Figure:
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     for ax, d in zip(axes, densities, strict=False):
         if d.bounds is not None:
-            ax.axvspan(*d.bounds, color=PALETTE[2], alpha=0.12, label="fine range")
+            ax.axvspan(*d.bounds, color=PALETTE[2], alpha=0.15, label="fine-stage range")
         if d.all is not None:
-            ax.fill_between(d.grid, d.all, color="0.6", alpha=0.35, label=f"all ({len(d.all_values)})")
+            ax.fill_between(d.grid, d.all, color="0.6", alpha=0.35, label="all trials")
         if d.top is not None:
-            ax.plot(d.grid, d.top, color=PALETTE[3], lw=1.8, label=f"top {q:.0%} ({len(d.top_values)})")
+            ax.plot(d.grid, d.top, color=PALETTE[3], lw=1.8, label=f"top {q:.0%}")
         where = blended_transform_factory(ax.transData, ax.transAxes)
-        ax.plot(d.all_values, [0.02] * len(d.all_values), "|", color="0.45", ms=8, transform=where)
-        ax.plot(d.top_values, [0.02] * len(d.top_values), "|", color=PALETTE[3], ms=10, transform=where)
+        ax.plot(d.all_values, [0.03] * len(d.all_values), "|", color="0.45", ms=8, transform=where)
+        ax.plot(d.top_values, [0.03] * len(d.top_values), "|", color=PALETTE[3], ms=10, transform=where)
         if d.log:
             ax.set_xscale("log")
         ax.set(xlabel=d.parameter, ylabel="density" + (" (per log10 unit)" if d.log else ""))
         ax.set_ylim(bottom=0)
-        ax.legend(loc="upper right")
     for ax in axes[n:]:
         ax.set_visible(False)
-    fig.suptitle(f"Parameter densities: top {q:.0%} of trials vs all", fontsize=10)
+    handles, labels = max((ax.get_legend_handles_labels() for ax in axes[:n]), key=lambda hl: len(hl[0]))
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(handles))
+    sizes = f"{len(densities[0].top_values)} of {len(densities[0].all_values)} trials"
+    fig.suptitle(f"Parameter densities: top {q:.0%} ({sizes}) vs all", fontsize=10)
     return fig
 
 
@@ -330,6 +341,14 @@ def baselines_figure(table: pd.DataFrame) -> Figure:
     ax.set(xlabel="test accuracy", title="Study best vs baselines")
     ax.grid(axis="y", visible=False)
     return fig
+
+
+def _sort_key(text: str) -> tuple[int, float, str]:
+    """Numbers in numeric order, then words; a missing value last."""
+    try:
+        return (0, float(text), "")
+    except ValueError:
+        return (2 if text == "—" else 1, 0.0, text)
 
 
 def _short(value: Any) -> str:

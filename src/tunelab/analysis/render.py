@@ -16,10 +16,13 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-FOUR_DECIMALS = re.compile(r"(accuracy|loss|f1|precision|recall|importance|rho|mean|std|share|density|all|top)")
+SCORES = {"accuracy", "loss", "f1", "precision", "recall", "importance", "rho", "mean", "std", "share"}
+SCORES |= {"validation", "test", "all", "top"}
+COUNTS = {"n", "epochs", "rank", "trial", "support"}
 
 
 @dataclass
@@ -30,6 +33,7 @@ class TableItem:
     frame: pd.DataFrame
     caption: str
     max_rows: int | None = None
+    show: bool = True  # False: written to CSV and LaTeX only, linked from the documents
 
     @property
     def shown(self) -> pd.DataFrame:
@@ -61,21 +65,25 @@ class Section:
 # ------------------------------------------------------------------------------------- formatting
 def format_value(value: Any, column: str = "") -> str:
     """A cell as text: 4 decimals for scores, 2 for seconds, 4 significant digits otherwise; — if missing."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float | np.floating) and math.isnan(value)):
         return "—"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int) or (hasattr(value, "is_integer") and column in ("n", "epochs", "rank", "trial")):
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
         return str(int(value))
-    if isinstance(value, float):
-        if column.endswith("time_s") or column.endswith("_s"):
-            return f"{value:.2f}"
-        if column == "p_value":
-            return f"{value:.3g}"
-        if FOUR_DECIMALS.search(column) and abs(value) < 100:
-            return f"{value:.4f}"
-        return f"{value:.4g}"
-    return str(value)
+    if not isinstance(value, float | np.floating):
+        return str(value)
+    value = float(value)
+    words = set(re.split(r"[_\s.]+", column))
+    if column in COUNTS and value.is_integer():
+        return str(int(value))
+    if column.endswith("_s"):
+        return f"{value:.2f}"
+    if column == "p_value":
+        return f"{value:.3g}"
+    if words & SCORES and abs(value) < 100:
+        return f"{value:.4f}"
+    return f"{value:.4g}"
 
 
 def format_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -88,7 +96,9 @@ def format_frame(frame: pd.DataFrame) -> pd.DataFrame:
         ci = f"{column}_ci95"
         if ci in frame.columns:
             cells = [
-                c if c == "—" or format_value(h, str(column)) == "—" else f"{c} ± {format_value(h, str(column))}"
+                c
+                if c == "—" or format_value(h, str(column)) == "—"
+                else f"{c} ± {format_value(h, str(column))}"
                 for c, h in zip(cells, frame[ci].tolist(), strict=True)
             ]
         out[str(column)] = cells
@@ -150,7 +160,12 @@ def markdown(sections: list[Section], title: str, figures: dict[str, Path], root
             if isinstance(block, str):
                 lines += [block, ""]
             elif isinstance(block, TableItem):
-                lines += [f"**{block.caption}** ([CSV](tables/{block.name}.csv))", "", _md_table(block.shown), ""]
+                lines += [
+                    f"**{block.caption}** ([CSV](tables/{block.name}.csv))",
+                    "",
+                    _md_table(block.shown),
+                    "",
+                ]
                 if block.truncated:
                     lines += [f"*First {block.max_rows} of {len(block.frame)} rows.*", ""]
             else:
@@ -194,17 +209,19 @@ code { font: 13px ui-monospace, SFMono-Regular, Menlo, monospace; background: va
   border-radius: 3px; }
 .table-wrap { overflow-x: auto; margin: 8px 0 20px; }
 table { border-collapse: collapse; font-size: 13px; font-variant-numeric: tabular-nums; }
-caption { caption-side: top; text-align: left; font-weight: 600; padding: 4px 0 6px; }
-caption a { font-weight: 400; font-size: 12px; margin-left: 8px; color: var(--accent); }
+.cap { margin: 0; font-weight: 600; font-size: 14px; padding: 4px 0 6px; }
+.cap a { font-weight: 400; font-size: 12px; margin-left: 8px; color: var(--accent); }
 th, td { padding: 4px 10px; text-align: right; white-space: nowrap; }
-th:first-child, td:first-child { text-align: left; }
-td.text { text-align: left; white-space: normal; max-width: 520px; }
+th.l, td.l, th:first-child, td:first-child { text-align: left; }
+td.l { text-align: left; }
+td.wrap { white-space: normal; min-width: 220px; max-width: 520px; }
 thead th { border-top: 2px solid var(--ink); border-bottom: 1px solid var(--ink); }
 tbody tr:last-child td { border-bottom: 2px solid var(--ink); }
 tbody tr:nth-child(even) { background: var(--bg); }
-figure { margin: 12px 0 28px; }
+.figs { display: flex; flex-wrap: wrap; gap: 8px 28px; align-items: flex-start; }
+figure { margin: 12px 0 20px; max-width: 100%; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
-figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; }
+figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; max-width: 640px; }
 .note { color: var(--muted); font-size: 13px; }
 footer { color: var(--muted); font-size: 12px; padding: 20px 40px; border-top: 1px solid var(--line); }
 </style>
@@ -223,32 +240,53 @@ $body
 
 
 def html_page(
-    sections: list[Section], title: str, subtitle: str, footer: str, figures: dict[str, Path]
+    sections: list[Section],
+    title: str,
+    subtitle: str,
+    footer: str,
+    figures: dict[str, Path],
+    dpi: float = 150,
 ) -> str:
-    """One self-contained page: CSS inline, figures embedded as base64 PNG, no scripts."""
+    """One self-contained page: CSS inline, figures embedded as base64 PNG (shown at their size
+    in inches, the PNG being ``dpi`` pixels per inch), no scripts."""
     nav = "".join(f'<a href="#{s.anchor}">{html.escape(s.title)}</a>' for s in sections)
     body = []
     for section in sections:
         body.append(f'<section id="{section.anchor}"><h2>{html.escape(section.title)}</h2>')
+        in_row = False  # figures side by side, as far as the page is wide
         for block in section.blocks:
+            if in_row and not isinstance(block, FigureItem):
+                body.append("</div>")
+                in_row = False
             if isinstance(block, str):
                 body.append(f"<p>{_inline(block)}</p>")
+            elif isinstance(block, TableItem) and not block.show:
+                link = f'<a href="tables/{block.name}.csv">{block.name}.csv</a>'
+                body.append(f'<p class="note">Data: {link}</p>')
             elif isinstance(block, TableItem):
                 body.append(_html_table(block))
             else:
-                data = base64.b64encode(figures[block.name].read_bytes()).decode("ascii")
-                caption = _inline(block.caption)
-                body.append(
-                    f'<figure id="fig-{block.name}"><img src="data:image/png;base64,{data}" '
-                    f'alt="{html.escape(block.caption)}"><figcaption>{caption}</figcaption></figure>'
-                )
-        body.append("</section>")
+                if not in_row:
+                    body.append('<div class="figs">')
+                    in_row = True
+                body.append(_html_figure(block, figures[block.name], dpi))
+        body.append("</div></section>" if in_row else "</section>")
     return PAGE.substitute(
         title=html.escape(title),
         subtitle=_inline(subtitle),
         nav=nav,
         body="\n".join(body),
         footer=_inline(footer),
+    )
+
+
+def _html_figure(item: FigureItem, png_path: Path, dpi: float) -> str:
+    png = png_path.read_bytes()
+    data = base64.b64encode(png).decode("ascii")
+    width = round(int.from_bytes(png[16:20], "big") * 96 / dpi)  # the IHDR width, at CSS's 96 px per inch
+    return (
+        f'<figure id="fig-{item.name}"><img src="data:image/png;base64,{data}" width="{width}" '
+        f'alt="{html.escape(item.caption)}"><figcaption>{_inline(item.caption)}</figcaption></figure>'
     )
 
 
@@ -260,12 +298,18 @@ def _inline(text: str) -> str:
 def _html_table(item: TableItem) -> str:
     shown = item.shown
     text_columns = {c for c in item.frame.columns if not pd.api.types.is_numeric_dtype(item.frame[c])}
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
+    left = ' class="l"'
+    head = "".join(
+        f"<th{left if c in text_columns else ''}>{html.escape(str(c))}</th>" for c in shown.columns
+    )
     rows = []
     for row in shown.itertuples(index=False):
         cells = []
         for column, value in zip(shown.columns, row, strict=True):
-            css = ' class="text"' if column in text_columns and len(str(value)) > 40 else ""
+            css = ""
+            if column in text_columns:
+                css = ' class="l wrap"' if len(str(value)) > 40 else ' class="l"'
+
             cells.append(f"<td{css}>{html.escape(str(value))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     note = (
@@ -274,7 +318,8 @@ def _html_table(item: TableItem) -> str:
         else ""
     )
     link = f'<a href="tables/{item.name}.csv">CSV</a> <a href="tables/{item.name}.tex">LaTeX</a>'
-    return (
-        f'<div class="table-wrap"><table id="tab-{item.name}"><caption>{html.escape(item.caption)}{link}'
-        f"</caption><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>{note}"
+    caption = f'<p class="cap">{html.escape(item.caption)}{link}</p>'
+    table = (
+        f'<table id="tab-{item.name}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
     )
+    return f'<div class="table-wrap">{caption}{table}</div>{note}'

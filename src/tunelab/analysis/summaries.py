@@ -12,7 +12,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -57,7 +57,7 @@ class StudyData:
         return self.spec.objective.metric
 
     @property
-    def goal(self) -> str:
+    def goal(self) -> Literal["maximize", "minimize"]:
         return self.spec.objective.goal
 
     @property
@@ -95,7 +95,7 @@ def study_summary(data: StudyData) -> pd.DataFrame:
         ("dataset", f"{spec.data.name} (validation fraction {spec.data.val_fraction:g})"),
         (
             "model",
-            _describe(spec.model.model_dump(mode="json"), ("kind", "hidden", "channels", "activation")),
+            _describe(spec.model.model_dump(mode="json")),
         ),
         ("training", _training(spec)),
         ("strategy", spec.strategy.name),

@@ -10,6 +10,7 @@ choices; each name stands for a set of overrides.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,14 +99,16 @@ class Space:
         points: list[dict[str, Any]] = [{}]
         for name, param in self.params.items():
             if param.per_layer is None and not self._is_layer(name) and not isinstance(param, FixedParam):
-                points = [p | {name: v} for p in points for v in _values(name, param)]
-                _check_size(len(points))
-        expanded = []
+                values = _values(name, param)
+                _check_size(len(points) * len(values))  # before building it: a huge grid fails at once
+                points = [p | {name: v} for p in points for v in values]
+        expanded: list[dict[str, Any]] = []
         for point in points:
             slots = [(f"{n}.{i}", p) for n, i, p in self._layers(point) if not isinstance(p, FixedParam)]
-            for combo in itertools.product(*(_values(n, p) for n, p in slots)):
+            choices = [_values(n, p) for n, p in slots]
+            _check_size(len(expanded) + math.prod(map(len, choices)))
+            for combo in itertools.product(*choices):
                 expanded.append(point | {n: v for (n, _), v in zip(slots, combo, strict=True)})
-                _check_size(len(expanded))
         return expanded
 
     # ------------------------------------------------------------------------------ serialisation
@@ -138,6 +141,8 @@ def _suggest(trial: optuna.Trial, name: str, param: Param) -> Any:
 def _values(name: str, param: Param) -> list[Any]:
     from tunelab.errors import ConfigError
 
+    if isinstance(param, IntParam | FloatParam) and param.step is not None and not param.log:
+        _check_size(math.floor((param.high - param.low) / param.step + 1e-9) + 1)  # before listing them
     try:
         return values_of(param)
     except ValueError as exc:

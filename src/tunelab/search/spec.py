@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from tunelab.config import (
     DataConfig,
@@ -76,6 +76,17 @@ class IntParam(_Param):
 class CategoricalParam(_Param):
     type: Literal["categorical"] = "categorical"
     choices: list[Scalar] = Field(min_length=1)
+
+    @field_validator("choices", mode="before")
+    @classmethod
+    def _scalars(cls, choices: Any) -> Any:
+        for choice in choices if isinstance(choices, list) else []:
+            if isinstance(choice, list | dict):
+                raise ValueError(
+                    f"choice {choice!r} is a {type(choice).__name__}; a choice must be a number, string, "
+                    "boolean or null (vary a list with per_layer, or use strategy listed)"
+                )
+        return choices
 
     @field_validator("choices")
     @classmethod
@@ -297,9 +308,9 @@ class StudySpec(_Frozen):
 
     @field_validator("strategy", "objective", "pruner", mode="before")
     @classmethod
-    def _named(cls, value: Any) -> Any:
+    def _named(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, str):
-            return {"metric": value} if value in OBJECTIVE_METRICS else {"name": value}
+            return {"metric": value} if info.field_name == "objective" else {"name": value}
         return value
 
     @field_validator("space", mode="before")
@@ -370,26 +381,42 @@ def validate_study_spec(raw: Mapping[str, Any], source: str = "study") -> StudyS
 
 def check_space(spec: StudySpec, source: str) -> None:
     """Each parameter must map into the run configuration, and its extreme values must validate."""
-    space = spec.space
-    for key, param in space.items():
-        if param.per_layer is not None:
-            depth = space.get(param.per_layer)
-            if depth is None:
+    stages = getattr(spec.strategy, "stages", [])
+    spaces = {"space": spec.space} | {f"strategy.stages[{i}].space": s.space for i, s in enumerate(stages)}
+    for where, space in spaces.items():
+        for key, param in space.items():
+            if param.per_layer is not None:
+                depth = space.get(param.per_layer)
+                if depth is None:
+                    raise ConfigError(
+                        f"{source}: {where}.{key}: per_layer names {param.per_layer!r}, which is not in "
+                        f"{where}"
+                    )
+                if not isinstance(depth, IntParam | CategoricalParam | FixedParam) or depth.per_layer:
+                    raise ConfigError(f"{source}: {where}.{param.per_layer}: a depth parameter must be an int")
+            if not key.startswith(RUN_SECTIONS) and not any(p.per_layer == key for p in space.values()):
                 raise ConfigError(
-                    f"{source}: space.{key}: per_layer names {param.per_layer!r}, which is not in space"
+                    f"{source}: {where}.{key}: not a run setting (expected a dotted key such as "
+                    "train.optimizer.lr) and no per_layer parameter refers to it"
                 )
-            if not isinstance(depth, IntParam | CategoricalParam | FixedParam) or depth.per_layer:
-                raise ConfigError(f"{source}: space.{param.per_layer}: a depth parameter must be an int")
-        if not key.startswith(RUN_SECTIONS) and not any(p.per_layer == key for p in space.values()):
-            raise ConfigError(
-                f"{source}: space.{key}: not a run setting (expected a dotted key such as "
-                "train.optimizer.lr) and no per_layer parameter refers to it"
-            )
-    for key, values in _extremes(spec).items():
+    _check_grids(spec, spaces if spec.strategy.name in PLANNED else {}, source)
+    for key, values in _extremes(spaces).items():
         for overrides in values:
-            spec.run_config(overrides, f"{source}: space.{key}")
+            spec.run_config(overrides, f"{source}: {key}")
     for config in _listed_configs(spec):
         spec.run_config(config.set, f"{source}: configuration {config.name!r}")
+
+
+def _check_grids(spec: StudySpec, spaces: Mapping[str, Mapping[str, Param]], source: str) -> None:
+    """A grid (or a staged study's grid stage) must have finitely many, and not too many, points."""
+    from tunelab.search.space import Space
+
+    for where, space in spaces.items():
+        if space:
+            try:
+                Space(space).grid()
+            except ConfigError as exc:  # "space.<key>: ..." or "space: ..."
+                raise ConfigError(f"{source}: {where}{str(exc).removeprefix('space')}") from None
 
 
 def _listed_configs(spec: StudySpec) -> list[ListedConfig]:
@@ -423,20 +450,21 @@ def _ends(param: Param) -> list[Any]:
     return values_of(param)
 
 
-def _extremes(spec: StudySpec) -> dict[str, list[dict[str, Any]]]:
-    """For each searched key, override sets with its end values (per-layer keys at every depth)."""
-    space = spec.space
-    stage_spaces = [s.space for s in getattr(spec.strategy, "stages", [])]
+def _extremes(spaces: Mapping[str, Mapping[str, Param]]) -> dict[str, list[dict[str, Any]]]:
+    """Override sets with the end values of each searched key (per-layer keys at every depth).
+
+    Keyed by where the key is written: ``space.<key>`` or ``strategy.stages[i].space.<key>``.
+    """
     out: dict[str, list[dict[str, Any]]] = {}
-    for sub in [space, *stage_spaces]:
+    for where, sub in spaces.items():
         for key, param in sub.items():
             if not key.startswith(RUN_SECTIONS):
                 continue
             if param.per_layer is None:
-                out[key] = [{key: v} for v in _ends(param)]
+                out[f"{where}.{key}"] = [{key: v} for v in _ends(param)]
                 continue
             siblings = {k: p for k, p in sub.items() if p.per_layer == param.per_layer}
-            out[key] = [
+            out[f"{where}.{key}"] = [
                 {k: [v] * depth for k, v in zip(siblings, combo, strict=True)}
                 for depth in _ends(sub[param.per_layer])
                 for combo in itertools.product(

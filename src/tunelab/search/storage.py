@@ -34,6 +34,8 @@ def mask(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # not parseable: show only the scheme, the rest may hold a secret
+        if "://" not in url:  # not a URL at all: show it as typed unless it looks like it holds a login
+            return url if "@" not in url and ":" not in url else "…"
         return url.split("://", 1)[0] + "://…"
 
 
