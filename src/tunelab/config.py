@@ -394,6 +394,23 @@ _SHORTHAND_KEYS = {"optimizer": "name", "init": "scheme", "schedule": "name"} | 
 _DOTTED_MAPPINGS = ("space", "set")
 
 
+class _SafeLoader(yaml.SafeLoader):
+    """``safe_load``'s loader, refusing a key written twice in one mapping (YAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: list[Any] = []
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # <<: *base may be overridden
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice", key_node.start_mark
+                )
+            seen.append(key)
+        return super().construct_mapping(node, deep)
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping with ``safe_load``; any problem is a ConfigError naming the file."""
     path = Path(path)
@@ -404,7 +421,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be read as a text file ({exc.__class__.__name__})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_SafeLoader)  # a SafeLoader: data only
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -25,9 +25,25 @@ data: {name: digits, val_fraction: 0.2}
 model: {kind: mlp, hidden: [16]}
 train: {epochs: 1, batch_size: 64, device: cpu}
 """
-SPACE = "space:\n  train.optimizer.lr: {low: 1.0e-4, high: 1.0e-1, log: true}\n"
 RANDOM = "strategy: random\nbudget: {n_trials: 1}\n"
-VALID = HEAD + SPACE + RANDOM
+LR = "train.optimizer.lr: {low: 1.0e-4, high: 1.0e-1, log: true}"
+
+
+def study(*space: str, strategy: str = RANDOM, extra: str = "") -> str:
+    """A study file: the fixed settings, then ``space`` (one parameter per line) and ``strategy``."""
+    lines = "".join(f"  {line}\n" for line in space)
+    return HEAD + (f"space:\n{lines}" if space else "") + strategy + extra
+
+
+def listed(*configs: str) -> str:
+    return "strategy:\n  name: listed\n  configs:\n" + "".join(f"    - {c}\n" for c in configs)
+
+
+def staged(*stages: str) -> str:
+    return "strategy:\n  name: staged\n  stages:\n" + "".join(f"    - {s}\n" for s in stages)
+
+
+VALID = study(LR)
 
 
 def invoke(*args: object):
@@ -53,307 +69,410 @@ def assert_one_sentence(result, *expected: str) -> str:
 
 
 # ------------------------------------------------------------------------------------ study files
-# id: (file name, contents, substrings the message must contain)
-BAD_STUDIES = {
-    "yaml-syntax": (
-        "broken.yaml",
-        HEAD + "space: {train.optimizer.lr: [0.1, 0.01\n",
-        ["broken.yaml", "invalid YAML at line"],
+def case(id: str, text: str, *expected: str, name: str = "study.yaml"):
+    """A bad study file ``text`` (written as ``name``) whose message must contain ``expected``."""
+    return pytest.param(name, text, expected, id=id)
+
+
+BAD_STUDIES = [
+    # the file itself
+    case(
+        "yaml-syntax", HEAD + "space: {x: [0.1\n", "broken.yaml", "invalid YAML at line", name="broken.yaml"
     ),
-    "top-level-list": (
-        "listy.yaml",
+    case(
+        "yaml-duplicate-key",
+        VALID + "strategy: grid\n",
+        "twice.yaml",
+        "'strategy' is given twice",
+        name="twice.yaml",
+    ),
+    case(
+        "top-level-list",
         "- name: bad\n- strategy: grid\n",
-        ["listy.yaml", "expected a mapping", "list"],
+        "list.yaml",
+        "expected a mapping",
+        name="list.yaml",
     ),
-    "top-level-scalar": ("scalar.yaml", "just a string\n", ["scalar.yaml", "expected a mapping", "str"]),
-    "empty-file": ("empty.yaml", "", ["empty.yaml", "name", "required"]),
-    "missing-name": (
-        "noname.yaml",
-        VALID.replace("name: bad\n", ""),
-        ["noname.yaml", "name: required but missing"],
+    case(
+        "top-level-scalar",
+        "just a string\n",
+        "scalar.yaml",
+        "expected a mapping",
+        "got str",
+        name="scalar.yaml",
     ),
-    "bad-name-characters": (
-        "study.yaml",
-        VALID.replace("name: bad", "name: my study/1"),
-        ["name:", "letters, digits"],
+    case("empty-file", "", "empty.yaml", "name: required but missing", name="empty.yaml"),
+    # top-level fields
+    case("missing-name", VALID.replace("name: bad\n", ""), "name: required but missing"),
+    case("bad-name-characters", VALID.replace("name: bad", "name: my study/1"), "name: use letters, digits"),
+    case("unknown-top-level-key", VALID + "spaces: {}\n", "spaces: unknown key"),
+    case("model-without-kind", study(LR).replace("kind: mlp, ", ""), "model: 'kind' is required but missing"),
+    case(
+        "unknown-strategy",
+        study(LR, strategy="strategy: bayes\nbudget: {n_trials: 1}\n"),
+        "strategy",
+        "'bayes'",
     ),
-    "unknown-top-level-key": ("study.yaml", VALID + "spaces: {}\n", ["spaces: unknown key"]),
-    "unknown-strategy": (
-        "study.yaml",
-        HEAD + SPACE + "strategy: bayes\nbudget: {n_trials: 1}\n",
-        ["strategy", "'bayes'"],
+    case(
+        "strategy-without-name",
+        study(LR, strategy="strategy: {n_startup_trials: 3}\n"),
+        "strategy: 'name' is required",
     ),
-    "empty-space-random": ("study.yaml", HEAD + "space: {}\n" + RANDOM, ["space has nothing to search"]),
-    "only-fixed-values": (
-        "study.yaml",
-        HEAD + "space:\n  train.optimizer.lr: 0.01\n  model.dropout: {value: 0.1}\n" + RANDOM,
-        ["space has nothing to search"],
+    case(
+        "random-without-budget",
+        study(LR, strategy="strategy: random\n"),
+        "random needs a budget",
+        "budget.n_trials",
     ),
-    "float-low-above-high": (
-        "study.yaml",
-        HEAD + "space:\n  train.optimizer.lr: {low: 0.1, high: 0.01}\n" + RANDOM,
-        ["space.train.optimizer.lr", "low (0.1) must be below high (0.01)"],
+    case(
+        "negative-n-trials",
+        study(LR, strategy="strategy: tpe\nbudget: {n_trials: -3}\n"),
+        "budget.n_trials",
+        "greater than 0",
     ),
-    "int-low-above-high": (
-        "study.yaml",
-        HEAD + "space:\n  train.batch_size: {low: 128, high: 16}\n" + RANDOM,
-        ["space.train.batch_size", "low (128) must be below high (16)"],
+    case("repeats-zero", VALID + "repeats: 0\n", "repeats", "greater than or equal to 1 (got 0)"),
+    case("unknown-objective-metric", VALID + "objective: val_auc\n", "objective.metric", "'val_auc'"),
+    case("unknown-pruner", VALID + "pruner: sometimes\n", "pruner.name", "'sometimes'"),
+    case("asha-with-val-f1", VALID + "pruner: asha\nobjective: val_f1\n", "pruner asha", "val_f1"),
+    # the space
+    case("empty-space-random", study(extra="space: {}\n"), "space has nothing to search"),
+    case(
+        "only-fixed-values",
+        study("train.optimizer.lr: 0.01", "model.dropout: {value: 0.1}"),
+        "space has nothing to search",
     ),
-    "log-low-zero": (
-        "study.yaml",
-        HEAD + "space:\n  train.optimizer.lr: {low: 0.0, high: 0.1, log: true}\n" + RANDOM,
-        ["space.train.optimizer.lr", "log scale needs low > 0"],
+    case(
+        "float-low-above-high",
+        study("train.optimizer.lr: {low: 0.1, high: 0.01}"),
+        "space.train.optimizer.lr: low (0.1) must be below high (0.01)",
     ),
-    "log-with-step": (
-        "study.yaml",
-        HEAD + "space:\n  train.optimizer.lr: {low: 0.001, high: 0.1, log: true, step: 0.001}\n" + RANDOM,
-        ["space.train.optimizer.lr", "log and step"],
+    case(
+        "int-low-above-high",
+        study("train.batch_size: {low: 128, high: 16}"),
+        "space.train.batch_size: low (128) must be below high (16)",
     ),
-    "categorical-no-choices": (
-        "study.yaml",
-        HEAD + "space:\n  train.batch_size: {type: categorical, choices: []}\n" + RANDOM,
-        ["space.train.batch_size.choices", "at least 1"],
+    case(
+        "log-low-zero",
+        study("train.optimizer.lr: {low: 0.0, high: 0.1, log: true}"),
+        "space.train.optimizer.lr: a log scale needs low > 0",
     ),
-    "duplicate-choices": (
-        "study.yaml",
-        HEAD + "space:\n  train.batch_size: [32, 64, 32]\n" + RANDOM,
-        ["space.train.batch_size.choices", "distinct"],
+    case(
+        "log-with-step",
+        study("train.optimizer.lr: {low: 0.001, high: 0.1, log: true, step: 0.01}"),
+        "space.train.optimizer.lr: log and step",
     ),
-    "unknown-param-type": (
-        "study.yaml",
-        HEAD + "space:\n  train.optimizer.lr: {type: loguniform, low: 0.001, high: 0.1}\n" + RANDOM,
-        ["space.train.optimizer.lr", "'loguniform'"],
+    case(
+        "step-zero",
+        study("train.batch_size: {low: 16, high: 64, step: 0}"),
+        "space.train.batch_size.step",
+        "greater than 0",
     ),
-    "per-layer-without-depth": (
-        "study.yaml",
-        HEAD + "space:\n  model.hidden: {low: 16, high: 64, per_layer: n_layers}\n" + RANDOM,
-        ["space.model.hidden", "'n_layers'", "not in space"],
+    case(
+        "categorical-no-choices",
+        study("train.batch_size: {type: categorical, choices: []}"),
+        "space.train.batch_size.choices",
+        "at least 1",
     ),
-    "per-layer-depth-is-float": (
-        "study.yaml",
-        HEAD
-        + "space:\n  n_layers: {low: 1.0, high: 3.0}\n  model.hidden: {low: 16, high: 64, per_layer: n_layers}\n"
-        + RANDOM,
-        ["space.n_layers", "must be an int"],
+    case(
+        "duplicate-choices",
+        study("train.batch_size: [32, 64, 32]"),
+        "space.train.batch_size.choices: choices must be distinct",
     ),
-    "free-parameter-unused": (
-        "study.yaml",
-        HEAD + SPACE + "  width: [16, 32]\n" + RANDOM,
-        ["space.width", "not a run setting"],
+    case(
+        "list-as-a-choice",
+        study("model.hidden: [[16], [32, 16]]"),
+        "space.model.hidden.choices: choice [16] is a list",
+        "per_layer",
     ),
-    "space-key-not-a-setting": (
-        "study.yaml",
-        HEAD + "space:\n  model.hiden: [16, 32]\n" + RANDOM,
-        ["space.model.hiden: model.hiden: unknown key"],
+    case(
+        "unknown-param-type",
+        study("train.optimizer.lr: {type: loguniform, low: 0.001, high: 0.1}"),
+        "space.train.optimizer.lr",
+        "'loguniform'",
     ),
-    "categorical-list-choices": (
-        "study.yaml",
-        HEAD + "space:\n  model.hidden: [[16], [32, 16]]\n" + RANDOM,
-        ["space.model.hidden.choices", "[16] is a list", "per_layer"],
+    case(
+        "per-layer-without-depth",
+        study("model.hidden: {low: 16, high: 64, per_layer: n_layers}"),
+        "space.model.hidden: per_layer names 'n_layers'",
+        "not in space",
     ),
-    "space-dropout-out-of-range": (
-        "study.yaml",
-        HEAD + "space:\n  model.dropout: {low: 0.0, high: 1.5}\n" + RANDOM,
-        ["space.model.dropout", "less than 1", "1.5"],
+    case(
+        "per-layer-depth-is-float",
+        study("n_layers: {low: 1.0, high: 3.0}", "model.hidden: {low: 16, high: 64, per_layer: n_layers}"),
+        "space.n_layers: a depth parameter must be an int",
     ),
-    "space-lr-low-zero": (
-        "study.yaml",
-        HEAD + "space:\n  train.optimizer.lr: {low: 0, high: 0.1}\n" + RANDOM,
-        ["space.train.optimizer.lr", "greater than 0"],
+    case("free-parameter-unused", study(LR, "width: [16, 32]"), "space.width: not a run setting"),
+    case(
+        "space-key-not-a-setting",
+        study("model.hiden: [16, 32]"),
+        "space.model.hiden: model.hiden: unknown key",
     ),
-    "grid-float-without-step": (
-        "study.yaml",
-        HEAD + "space:\n  model.dropout: {low: 0.0, high: 0.5}\nstrategy: grid\n",
-        ["study.yaml: space.model.dropout", "without step"],
+    case(
+        "space-dropout-out-of-range",
+        study("model.dropout: {low: 0.0, high: 1.5}"),
+        "space.model.dropout: model.dropout: Input should be less than 1 (got 1.5)",
     ),
-    "grid-too-large": (
-        "study.yaml",
-        HEAD
-        + "space:\n  train.batch_size: {low: 1, high: 1000}\n  train.epochs: {low: 1, high: 101}\nstrategy: grid\n",
-        ["study.yaml: space:", "100,000 points"],
+    case(
+        "space-lr-low-zero",
+        study("train.optimizer.lr: {low: 0, high: 0.1}"),
+        "space.train.optimizer.lr: train.optimizer.lr: Input should be greater than 0",
     ),
-    "grid-int-range-too-large": (
-        "study.yaml",
-        HEAD + "space:\n  train.seed: {low: 0, high: 1000000000}\nstrategy: grid\n",
-        ["study.yaml: space:", "100,000 points"],
+    # grids
+    case(
+        "grid-float-without-step",
+        study("model.dropout: {low: 0.0, high: 0.5}", strategy="strategy: grid\n"),
+        "study.yaml: space.model.dropout: a float range without step has no grid",
     ),
-    "random-without-budget": (
-        "study.yaml",
-        HEAD + SPACE + "strategy: random\n",
-        ["random needs a budget", "budget.n_trials"],
+    case(
+        "grid-log-int",
+        study("train.batch_size: {type: int, low: 16, high: 256, log: true}", strategy="strategy: grid\n"),
+        "space.train.batch_size: a log-scaled int has no grid",
     ),
-    "negative-n-trials": (
-        "study.yaml",
-        HEAD + SPACE + "strategy: random\nbudget: {n_trials: -3}\n",
-        ["budget.n_trials", "greater than 0"],
+    case(
+        "grid-too-large",
+        study(
+            "train.batch_size: {low: 1, high: 1000}",
+            "train.epochs: {low: 1, high: 101}",
+            strategy="strategy: grid\n",
+        ),
+        "study.yaml: space: the grid has more than 100,000 points",
     ),
-    "repeats-zero": ("study.yaml", VALID + "repeats: 0\n", ["repeats", "greater than or equal to 1"]),
-    "asha-with-val-f1": (
-        "study.yaml",
-        VALID + "pruner: asha\nobjective: val_f1\n",
-        ["pruner asha", "val_f1"],
+    case(
+        "grid-one-huge-range",
+        study("train.seed: {low: 0, high: 1000000000}", strategy="strategy: grid\n"),
+        "study.yaml: space: the grid has more than 100,000 points",
     ),
-    "unknown-pruner": ("study.yaml", VALID + "pruner: sometimes\n", ["pruner", "'sometimes'"]),
-    "unknown-objective-metric": ("study.yaml", VALID + "objective: val_auc\n", ["objective", "'val_auc'"]),
-    "listed-with-space": (
-        "study.yaml",
-        HEAD + SPACE + "strategy:\n  name: listed\n  configs:\n    - {name: a, set: {model.hidden: [32]}}\n",
-        ["listed", "strategy.configs, not space"],
+    # listed, staged, coarse_to_fine
+    case(
+        "listed-with-space",
+        study(LR, strategy=listed("{name: a, set: {model.hidden: [32]}}")),
+        "strategy listed takes its values from strategy.configs, not space",
     ),
-    "listed-duplicate-names": (
-        "study.yaml",
-        HEAD
-        + "strategy:\n  name: listed\n  configs:\n    - {name: a, set: {model.hidden: [32]}}\n    - {name: a, set: {model.hidden: [64]}}\n",
-        ["strategy.configs", "distinct"],
+    case(
+        "listed-duplicate-names",
+        study(
+            strategy=listed("{name: a, set: {model.hidden: [32]}}", "{name: a, set: {model.hidden: [64]}}")
+        ),
+        "strategy.configs: configuration names must be distinct",
     ),
-    "listed-unknown-key": (
-        "study.yaml",
-        HEAD + "strategy:\n  name: listed\n  configs:\n    - {name: wide, set: {model.widht: 64}}\n",
-        ["configuration 'wide'", "model.widht", "unknown key"],
+    case(
+        "listed-unknown-key",
+        study(strategy=listed("{name: wide, set: {model.widht: 64}}")),
+        "configuration 'wide': model.widht: unknown key",
     ),
-    "staged-space-and-configs": (
-        "study.yaml",
-        HEAD
-        + "strategy:\n  name: staged\n  stages:\n    - name: one\n      space: {train.batch_size: [32, 64]}\n      configs: [{name: a, set: {model.hidden: [32]}}]\n",
-        ["strategy.stages[0]", "not both"],
+    case(
+        "listed-bad-value",
+        study(strategy=listed("{name: deep, set: {model.hidden: [64, 0]}}")),
+        "configuration 'deep': model.hidden[1]",
+        "greater than 0",
     ),
-    "staged-key-twice": (
-        "study.yaml",
-        HEAD
-        + "strategy:\n  name: staged\n  stages:\n    - {name: one, space: {train.batch_size: [32, 64]}}\n    - {name: two, space: {train.batch_size: [16, 128]}}\n",
-        ["train.batch_size", "'one'", "'two'"],
+    case(
+        "staged-space-and-configs",
+        study(strategy=staged("{name: one, space: {train.batch_size: [32, 64]}, configs: [{name: a}]}")),
+        "strategy.stages[0]: give either space",
+        "not both",
     ),
-    "staged-stage-key-not-a-setting": (
-        "study.yaml",
-        HEAD + "strategy:\n  name: staged\n  stages:\n    - {name: one, space: {batch_size: [32, 64]}}\n",
-        ["strategy.stages[0].space.batch_size", "not a run setting"],
+    case(
+        "staged-stage-empty",
+        study(strategy=staged("{name: one}")),
+        "strategy.stages[0]: give either space",
+        "or neither",
     ),
-    "staged-stage-float-without-step": (
-        "study.yaml",
-        HEAD
-        + "strategy:\n  name: staged\n  stages:\n    - {name: one, space: {train.batch_size: [32, 64]}}\n    - {name: two, space: {model.dropout: {low: 0.0, high: 0.5}}}\n",
-        ["strategy.stages[1].space.model.dropout", "without step"],
+    case(
+        "staged-key-twice",
+        study(
+            strategy=staged(
+                "{name: one, space: {train.batch_size: [32, 64]}}",
+                "{name: two, space: {train.batch_size: [16, 128]}}",
+            )
+        ),
+        "train.batch_size is varied in stage 'one' and again in 'two'",
     ),
-    "staged-stage-value-out-of-range": (
-        "study.yaml",
-        HEAD
-        + "strategy:\n  name: staged\n  stages:\n    - {name: one, space: {train.batch_size: [0, 64]}}\n",
-        ["train.batch_size", "greater than 0"],
+    case(
+        "staged-stage-key-not-a-setting",
+        study(strategy=staged("{name: one, space: {batch_size: [32, 64]}}")),
+        "strategy.stages[0].space.batch_size: not a run setting",
     ),
-    "coarse-to-fine-top-fraction-zero": (
-        "study.yaml",
-        HEAD
-        + SPACE
-        + "strategy: {name: coarse_to_fine, coarse_trials: 4, fine_trials: 2, top_fraction: 0}\n",
-        ["strategy.top_fraction", "greater than 0"],
+    case(
+        "staged-stage-float-without-step",
+        study(
+            strategy=staged(
+                "{name: one, space: {train.batch_size: [32, 64]}}",
+                "{name: two, space: {model.dropout: {low: 0.0, high: 0.5}}}",
+            )
+        ),
+        "strategy.stages[1].space.model.dropout: a float range without step",
     ),
-    "storage-garbage-in-file": (
-        "study.yaml",
-        VALID + "storage: notaurl\n",
-        ["storage", "not a database URL"],
+    case(
+        "staged-stage-value-out-of-range",
+        study(strategy=staged("{name: one, space: {train.batch_size: [0, 64]}}")),
+        "strategy.stages[0].space.train.batch_size: train.batch_size: Input should be greater than 0",
     ),
-}
+    case(
+        "coarse-to-fine-top-fraction-zero",
+        study(LR, strategy="strategy: {name: coarse_to_fine, top_fraction: 0}\n"),
+        "strategy.top_fraction: Input should be greater than 0 (got 0)",
+    ),
+    # storage written in the file
+    case("storage-garbage-in-file", VALID + "storage: notaurl\n", "storage notaurl: not a database URL"),
+]
 
 
-@pytest.mark.parametrize(("name", "text", "expected"), list(BAD_STUDIES.values()), ids=list(BAD_STUDIES))
+@pytest.mark.parametrize(("name", "text", "expected"), BAD_STUDIES)
 def test_bad_study_file_is_one_sentence_and_exit_2(tmp_path, name, text, expected):
     out = tmp_path / "out"
     result = invoke("run", write(tmp_path, text, name), "--out", out, "--quiet")
     assert_one_sentence(result, *expected)
-    trials = load_study(out).study.trials if (out / "study.yaml").exists() else []
-    assert not trials  # nothing was trained
+    assert not (out / "study.yaml").exists()  # refused before the study was created
 
 
-# ------------------------------------------------------------------------- storage, options, data
-@pytest.mark.parametrize(
-    ("args", "expected", "secret"),
-    [
-        (["--storage", "postgresql://postgres@127.0.0.1:1/test"], ["storage", "cannot connect"], None),
-        (
-            ["--storage", "postgresql://user:s3cret@127.0.0.1:1/db"],
-            ["storage", "***", "cannot connect"],
-            "s3cret",
-        ),
-        (["--storage", "notaurl"], ["storage", "not a database URL"], None),
-        (["--storage", "sqlite:///{tmp}/no/such/folder/study.db"], ["storage", "does not exist"], None),
-        (["--storage", "nosuchdb://x@localhost/db"], ["storage", "no driver"], None),
-        (["--set", "budget.n_trials"], ["--set", "expected key=value"], None),
-        (["--set", "budget.n_trials=[1"], ["--set", "not valid YAML"], None),
-        (["--set", "strategy=bayes"], ["strategy", "'bayes'"], None),
-        (["--set", "train.epochs.max=3"], ["train.epochs", "not a mapping"], None),
-        (["--n-trials", "0"], ["--n-trials"], None),
-        (["--timeout", "-1"], ["--timeout"], None),
-    ],
-    ids=[
-        "storage-unreachable",
-        "storage-password-masked",
-        "storage-garbage",
-        "storage-sqlite-missing-folder",
-        "storage-unknown-driver",
-        "set-without-equals",
-        "set-bad-yaml",
-        "set-unknown-strategy",
-        "set-into-a-scalar",
-        "n-trials-zero",
-        "timeout-negative",
-    ],
-)
-def test_bad_arguments_exit_2(tmp_path, args, expected, secret):
+def test_the_valid_base_study_is_valid(tmp_path):
+    """The cases above are one mistake away from a study that runs."""
+    from tunelab.search import load_study_spec
+
+    assert load_study_spec(write(tmp_path, VALID)).name == "bad"
+
+
+# ------------------------------------------------------------------------- storage, --set, options
+BAD_ARGUMENTS = [
+    pytest.param(
+        ["--storage", "postgresql://postgres@127.0.0.1:1/test"],
+        ["storage postgresql://postgres@127.0.0.1:1/test: cannot connect"],
+        id="storage-unreachable",
+    ),
+    pytest.param(
+        ["--storage", "postgresql://user:s3cret@127.0.0.1:1/db"],
+        ["storage postgresql://user:***@127.0.0.1:1/db: cannot connect"],
+        id="storage-password-masked",
+    ),
+    pytest.param(["--storage", "notaurl"], ["storage notaurl: not a database URL"], id="storage-garbage"),
+    pytest.param(
+        ["--storage", "user:s3cret@host/db"],
+        ["storage …: not a database URL"],
+        id="storage-garbage-with-password",
+    ),
+    pytest.param(
+        ["--storage", "sqlite:///{tmp}/no/such/folder/study.db"],
+        ["storage sqlite:///", "/no/such/folder does not exist"],
+        id="storage-sqlite-missing-folder",
+    ),
+    pytest.param(
+        ["--storage", "nosuchdb://x:s3cret@localhost/db"],
+        ["storage nosuchdb://x:***@localhost/db: no driver for 'nosuchdb'"],
+        id="storage-unknown-driver",
+    ),
+    pytest.param(
+        ["--set", "budget.n_trials"], ["--set 'budget.n_trials': expected key=value"], id="set-without-equals"
+    ),
+    pytest.param(
+        ["--set", "budget.n_trials=[1"],
+        ["--set 'budget.n_trials=[1': the value is not valid YAML"],
+        id="set-bad-yaml",
+    ),
+    pytest.param(["--set", "strategy=bayes"], ["strategy: unknown value 'bayes'"], id="set-unknown-strategy"),
+    pytest.param(
+        ["--set", "train.epochs.max=3"],
+        ["--set train.epochs.max: 'epochs' is not a mapping"],
+        id="set-into-a-scalar",
+    ),
+    pytest.param(["--set", "train.epoch=3"], ["train.epoch: unknown key"], id="set-unknown-key"),
+    pytest.param(
+        ["--set", "space.train.optimizer.lr.high=1e-5"],
+        ["space.train.optimizer.lr: low (0.0001) must be below high (1e-05)"],
+        id="set-inside-a-dotted-key",
+    ),
+    pytest.param(
+        ["--set", "space.model.dropout=[0.1, 1.5]"],
+        ["space.model.dropout: model.dropout: Input should be less than 1 (got 1.5)"],
+        id="set-a-new-space-key",
+    ),
+    pytest.param(
+        ["--set", "strategy.n_startup_trials=3"],
+        ["strategy.n_startup_trials: unknown key"],
+        id="set-strategy-field-random-lacks",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), BAD_ARGUMENTS)
+def test_bad_arguments_exit_2(tmp_path, args, expected):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     start = time.monotonic()
     result = invoke("run", write(tmp_path, VALID), "--out", tmp_path / "out", "--quiet", *args)
     assert time.monotonic() - start < 15  # an unreachable server fails at once (connect_timeout)
-    if args[0].startswith("--n-trials") or args[0].startswith("--timeout"):
-        # click's own validation: exit 2 with a usage box naming the option
-        assert result.exit_code == 2 and expected[0] in result.output
-        return
     output = assert_one_sentence(result, *expected)
-    if secret is not None:
-        assert secret not in output
+    assert "s3cret" not in output
+
+
+def test_set_reaches_a_shorthand_strategy(tmp_path):
+    """``strategy: tpe`` is ``{name: tpe}``: a --set inside it keeps the name."""
+    text = VALID.replace("strategy: random", "strategy: tpe")
+    result = invoke(
+        "run", write(tmp_path, text), "--out", tmp_path / "out", "-s", "strategy.n_startup_trials=-1"
+    )
+    assert_one_sentence(result, "strategy.n_startup_trials: Input should be greater than or equal to 0")
 
 
 def test_storage_password_in_study_file_is_masked(tmp_path):
     text = VALID + "storage: postgresql://user:s3cret@127.0.0.1:1/db\n"
     output = assert_one_sentence(invoke("run", write(tmp_path, text), "--out", tmp_path / "out"))
-    assert "s3cret" not in output and "***" in output and "cannot connect" in output
+    assert "s3cret" not in output and "user:***@127.0.0.1:1/db" in output and "cannot connect" in output
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--n-trials", "0"], "--n-trials"),
+        (["--timeout", "0"], "--timeout"),
+        (["--workers", "0"], "--workers"),
+    ],
+    ids=["n-trials-zero", "timeout-zero", "workers-zero"],
+)
+def test_option_out_of_range_is_a_usage_error(tmp_path, args, option):
+    """Typer checks these itself: exit 2 with its usage message naming the option."""
+    result = invoke("run", write(tmp_path, VALID), "--out", tmp_path / "out", *args)
+    assert result.exit_code == 2, result.output
+    assert option in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_missing_study_file_exit_2(tmp_path):
-    assert_one_sentence(
-        invoke("run", tmp_path / "nope.yaml", "--out", tmp_path / "out"), "nope.yaml", "file not found"
-    )
+    result = invoke("run", tmp_path / "nope.yaml", "--out", tmp_path / "out")
+    assert_one_sentence(result, "nope.yaml: file not found")
 
 
 def test_study_file_is_a_folder_exit_2(tmp_path):
-    folder = tmp_path / "folder.yaml"
-    folder.mkdir()
-    assert_one_sentence(invoke("run", folder, "--out", tmp_path / "out"), "folder.yaml", "cannot be read")
+    (tmp_path / "folder.yaml").mkdir()
+    result = invoke("run", tmp_path / "folder.yaml", "--out", tmp_path / "out")
+    assert_one_sentence(result, "folder.yaml: cannot be read as a text file")
 
 
 def test_missing_data_file_names_the_file(tmp_path):
+    # The autouse fixture points downloads at a closed local port, so the files cannot be fetched.
     empty = tmp_path / "data"
     empty.mkdir()
-    study = write(tmp_path, VALID.replace("name: digits", "name: mnist"))
-    result = invoke("run", study, "--out", tmp_path / "out", "--data-dir", empty, "--quiet")
-    output = assert_one_sentence(result, "mnist")
-    assert "ubyte" in output or ".gz" in output  # which file is missing
-    assert not load_study(tmp_path / "out").study.trials
+    text = VALID.replace("name: digits", "name: mnist")
+    result = invoke("run", write(tmp_path, text), "--out", tmp_path / "out", "--data-dir", empty, "--quiet")
+    assert_one_sentence(result, "mnist", "train-images-idx3-ubyte.gz", "--data-dir", str(empty))
+    assert not load_study(tmp_path / "out").study.trials  # it failed before the first trial
 
 
 # ------------------------------------------------------------------------------------------ resume
 def test_resume_with_a_changed_space_is_refused_and_keeps_the_trials(tmp_path):
-    grid = HEAD + "space:\n  train.optimizer.lr: [0.001, 0.01]\nstrategy: grid\n"
+    grid = study("train.optimizer.lr: [0.001, 0.01]", strategy="strategy: grid\n")
     out = tmp_path / "out"
     first = invoke("run", write(tmp_path, grid), "--out", out, "--quiet")
     assert first.exit_code == 0, first.output
     done = load_study(out).study.get_trials(states=(TrialState.COMPLETE,))
-    assert len(done) == 2
+    assert sorted(t.params["train.optimizer.lr"] for t in done) == [0.001, 0.01]
 
     changed = grid.replace("[0.001, 0.01]", "[0.001, 0.1]")
     result = invoke("run", write(tmp_path, changed), "--out", out, "--quiet")
-    assert_one_sentence(result, "'bad'", "made from a different study file", "space")
+    assert_one_sentence(result, "study 'bad'", "made from a different study file (space differ)", "--out")
 
-    after = load_study(out).study.get_trials(states=(TrialState.COMPLETE,))
-    assert [t.params for t in after] == [t.params for t in done]
+    after = load_study(out)
+    assert [t.params for t in after.study.trials] == [t.params for t in done]  # nothing lost or added
+    assert after.spec.space["train.optimizer.lr"].choices == [0.001, 0.01]  # study.yaml not rewritten
     status = invoke("status", out)
     assert status.exit_code == 0, status.output
+    assert "2" in status.output

@@ -90,7 +90,7 @@ def confusion_figure(best: BestMetrics) -> Figure:
     """The best trial's test confusion matrix (counts summed over seeds), diagonal in the colour scale."""
     matrix = np.asarray(best.confusion)
     k = matrix.shape[0]
-    fig = _figure(max(3.6, 0.38 * k + 1.6), max(3.2, 0.38 * k + 1.2))
+    fig = _figure(max(3.4, 0.3 * k + 1.5), max(3.0, 0.3 * k + 1.1))
     ax = fig.add_subplot()
     image = ax.imshow(matrix, cmap="Blues")
     ax.grid(False)
@@ -112,7 +112,7 @@ def per_class_figure(best: BestMetrics) -> Figure:
     """Test precision, recall and F1 of each class, as grouped bars."""
     table = best.per_class
     x = np.arange(len(table))
-    fig = _figure(max(5.0, 0.45 * len(table) + 1.5), 2.8)
+    fig = _figure(max(4.6, 0.4 * len(table) + 1.2), 2.8)
     ax = fig.add_subplot()
     for i, metric in enumerate(("precision", "recall", "f1")):
         ax.bar(x + (i - 1) * 0.27, table[metric], width=0.27, label=metric, color=PALETTE[i])

@@ -58,6 +58,15 @@ class Section:
     blocks: list[str | TableItem | FigureItem] = field(default_factory=list)
 
     @property
+    def shown(self) -> list[str | TableItem | FigureItem]:
+        """The blocks the documents show (a table with ``show=False`` is only linked, under ``data``)."""
+        return [b for b in self.blocks if not (isinstance(b, TableItem) and not b.show)]
+
+    @property
+    def data(self) -> list[TableItem]:
+        return [b for b in self.blocks if isinstance(b, TableItem) and not b.show]
+
+    @property
     def anchor(self) -> str:
         return re.sub(r"[^a-z0-9]+", "-", self.title.lower()).strip("-")
 
@@ -156,21 +165,19 @@ def markdown(sections: list[Section], title: str, figures: dict[str, Path], root
     lines += [f"- [{s.title}](#{s.anchor})" for s in sections] + [""]
     for section in sections:
         lines += [f"## {section.title}", ""]
-        for block in section.blocks:
+        for block in section.shown:
             if isinstance(block, str):
                 lines += [block, ""]
             elif isinstance(block, TableItem):
-                lines += [
-                    f"**{block.caption}** ([CSV](tables/{block.name}.csv))",
-                    "",
-                    _md_table(block.shown),
-                    "",
-                ]
+                lines += [f"**{block.caption}** ([CSV](tables/{block.name}.csv))", ""]
+                lines += [_md_table(block.shown), ""]
                 if block.truncated:
                     lines += [f"*First {block.max_rows} of {len(block.frame)} rows.*", ""]
             else:
                 link = figures[block.name].relative_to(root).as_posix()
                 lines += [f"![{block.caption}]({link})", "", f"*{block.caption}*", ""]
+        if section.data:
+            lines += ["Data: " + ", ".join(f"[{t.name}.csv](tables/{t.name}.csv)" for t in section.data), ""]
     return "\n".join(lines)
 
 
@@ -202,7 +209,7 @@ header h1 { margin: 0 0 4px; font-size: 26px; }
 header p { margin: 0; color: var(--muted); }
 nav { padding: 8px 40px; border-bottom: 1px solid var(--line); font-size: 14px; }
 nav a { margin-right: 14px; color: var(--accent); text-decoration: none; white-space: nowrap; }
-main { max-width: 1180px; padding: 8px 40px 60px; }
+main { max-width: 1240px; padding: 8px 40px 60px; }
 h2 { margin: 36px 0 10px; padding-bottom: 4px; border-bottom: 2px solid var(--line); font-size: 21px; }
 p { max-width: 900px; }
 code { font: 13px ui-monospace, SFMono-Regular, Menlo, monospace; background: var(--bg); padding: 1px 4px;
@@ -254,15 +261,12 @@ def html_page(
     for section in sections:
         body.append(f'<section id="{section.anchor}"><h2>{html.escape(section.title)}</h2>')
         in_row = False  # figures side by side, as far as the page is wide
-        for block in section.blocks:
+        for block in section.shown:
             if in_row and not isinstance(block, FigureItem):
                 body.append("</div>")
                 in_row = False
             if isinstance(block, str):
                 body.append(f"<p>{_inline(block)}</p>")
-            elif isinstance(block, TableItem) and not block.show:
-                link = f'<a href="tables/{block.name}.csv">{block.name}.csv</a>'
-                body.append(f'<p class="note">Data: {link}</p>')
             elif isinstance(block, TableItem):
                 body.append(_html_table(block))
             else:
@@ -270,7 +274,12 @@ def html_page(
                     body.append('<div class="figs">')
                     in_row = True
                 body.append(_html_figure(block, figures[block.name], dpi))
-        body.append("</div></section>" if in_row else "</section>")
+        if in_row:
+            body.append("</div>")
+        if section.data:
+            links = ", ".join(f'<a href="tables/{t.name}.csv">{t.name}.csv</a>' for t in section.data)
+            body.append(f'<p class="note">Data: {links}</p>')
+        body.append("</section>")
     return PAGE.substitute(
         title=html.escape(title),
         subtitle=_inline(subtitle),

@@ -393,7 +393,9 @@ def check_space(spec: StudySpec, source: str) -> None:
                         f"{where}"
                     )
                 if not isinstance(depth, IntParam | CategoricalParam | FixedParam) or depth.per_layer:
-                    raise ConfigError(f"{source}: {where}.{param.per_layer}: a depth parameter must be an int")
+                    raise ConfigError(
+                        f"{source}: {where}.{param.per_layer}: a depth parameter must be an int"
+                    )
             if not key.startswith(RUN_SECTIONS) and not any(p.per_layer == key for p in space.values()):
                 raise ConfigError(
                     f"{source}: {where}.{key}: not a run setting (expected a dotted key such as "

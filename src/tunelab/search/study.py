@@ -193,11 +193,13 @@ class Worker:
     # Everything below runs under the study lock, except _run_trial.
     def _next(self) -> tuple[Literal["ask", "wait", "done"], optuna.Trial | None, tuple[int, Stage] | None]:
         self._recover()
-        current = self._stage()
+        trials = self.study.get_trials(deepcopy=False)
+        current = self._stage(trials)
         if current is None:
             return "done", None, None
         index, stage = current
-        trials = self.study.get_trials(deepcopy=False)
+        if stage.planned:
+            trials = self.study.get_trials(deepcopy=False)  # it may just have been enqueued
         busy = sum(counted(t) or t.state == TrialState.RUNNING for t in trials)
         if self.n_trials is not None and busy >= self.n_trials:
             return "done", None, None
@@ -216,10 +218,9 @@ class Worker:
         trial.set_user_attr("tunelab.outcome", "running")
         return "ask", trial, current
 
-    def _stage(self) -> tuple[int, Stage] | None:
+    def _stage(self, trials: list[FrozenTrial]) -> tuple[int, Stage] | None:
         """The current stage; starts the next one when the current one has finished."""
         raws = list(self.study.user_attrs.get(STAGES, []))
-        trials = self.study.get_trials(deepcopy=False)
         if raws:
             index, stage = len(raws) - 1, Stage.from_raw(raws[-1])
             mine = [t for t in trials if t.user_attrs.get("tunelab.stage") == index]
@@ -289,7 +290,10 @@ class Worker:
         self._tell(trial, outcome)
         clear_checkpoints(self.handle.url, self.spec.name, self._chain(trial))
         trials = self.study.get_trials(deepcopy=False)
-        self.observer.trial_finished(trial.number, outcome, sum(map(counted, trials)), self.handle.best())
+        best = ranked(trials, self.spec)
+        self.observer.trial_finished(
+            trial.number, outcome, sum(map(counted, trials)), best[0] if best else None
+        )
 
     def _train(self, trial: optuna.Trial, stage: Stage) -> TrialOutcome:
         params = stage.space.suggest(trial)
