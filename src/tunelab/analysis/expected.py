@@ -55,7 +55,11 @@ def expected_best_curve(
 
 
 def budget_verdict(curve: pd.DataFrame, metric: str, goal: Goal = "maximize") -> str:
-    """One sentence: does doubling the budget from N/2 to N still buy more than the spread at N?"""
+    """One sentence: did the last doubling of the budget (N/2 to N trials) still pay?
+
+    It did not, and the budget looks sufficient, when the expected best improved by at most half its
+    spread at N, or by at most 0.5% of its value: the curve has flattened out.
+    """
     if len(curve) < 2:
         return "One completed trial cannot tell whether the budget was sufficient."
     last = curve.iloc[-1]
@@ -67,7 +71,7 @@ def budget_verdict(curve: pd.DataFrame, metric: str, goal: Goal = "maximize") ->
         f"the expected best {metric} goes from {half['mean']:.4f} with {_trials(half_n)} to "
         f"{last['mean']:.4f} with {_trials(size)} (a gain of {gain:.4f}; spread ±{spread:.4f} at {size})"
     )
-    if gain <= max(spread, 1e-4):
+    if gain <= max(0.5 * spread, 0.005 * abs(float(last["mean"])), 1e-12):
         return f"The budget looks sufficient: {numbers}, so more trials would likely add little."
     return (
         f"The budget looks too small: {numbers}; the curve is still rising, so more trials would "

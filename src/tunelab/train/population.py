@@ -1,0 +1,337 @@
+"""Train several configurations of one architecture at once, as one vectorised population.
+
+Trials that differ only in learning rate, momentum, weight decay, schedule, initialisation, early
+stopping or seed (a grid over those, or the seeds of ``repeats``) share every layer shape. Their
+weights are stacked along a leading member axis (``torch.func.stack_module_state``) and one batched
+forward/backward (``vmap`` of ``functional_call``) trains them all: one kernel launch where there were
+P, and batched matrix products that keep a GPU or the CPU's cores busy. Each member keeps its own
+seed (initial weights and batch order), hyperparameters, schedule, early stopping and callbacks, so
+its result matches training it alone (within float tolerance; dropout masks come from a different
+random stream). A member that stops is frozen (learning rate 0) while the others go on.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, stack_module_state, vmap
+
+from tunelab.config import OptimizerConfig, PlateauSchedule, RunConfig
+from tunelab.data import Splits
+from tunelab.models import build_model, count_parameters
+from tunelab.train.callbacks import EarlyStopping, EpochCallback
+from tunelab.train.loop import Status, TrainResult, evaluate, resolve_device, weight_layers
+from tunelab.train.schedules import Plateau, lr_at
+
+
+def population_key(config: RunConfig) -> tuple[Any, ...] | None:
+    """Configurations with the same key can train as one population; None: this one cannot."""
+    model, tc = config.model, config.train
+    if getattr(model, "batch_norm", False) or tc.grad_clip is not None:
+        return None  # batch-norm statistics and global-norm clipping are per member: train these alone
+    if any(getattr(b, "batch_norm", False) for b in getattr(model, "blocks", [])):
+        return None
+    shape = model.model_dump(exclude={"init"})
+    return (
+        repr(shape),
+        config.data,
+        tc.batch_size,
+        tc.optimizer.name,
+        tc.track_gradients,
+        tc.eval_batch_size,
+    )
+
+
+class PopulationOptimizer:
+    """SGD, Adam, AdamW or RMSprop over stacked parameters, with a learning rate (and momentum, betas,
+    weight decay) per member; the arithmetic follows ``torch.optim`` step for step."""
+
+    def __init__(self, params: dict[str, torch.Tensor], configs: Sequence[OptimizerConfig]) -> None:
+        names = {c.name for c in configs}
+        if len(names) != 1:
+            raise ValueError(f"a population needs one optimizer, got {sorted(names)}")
+        self.name = names.pop()
+        self.params = params
+        device = next(iter(params.values())).device
+
+        def column(values: list[float]) -> torch.Tensor:
+            return torch.tensor(values, device=device, dtype=torch.float32)
+
+        self.momentum = column([c.momentum for c in configs])
+        self.weight_decay = column([c.weight_decay for c in configs])
+        self.beta1 = column([c.betas[0] for c in configs])
+        self.beta2 = column([c.betas[1] for c in configs])
+        default_eps = 1e-8
+        self.eps = column([c.eps if c.eps is not None else default_eps for c in configs])
+        self.nesterov = configs[0].nesterov
+        self.state: dict[str, dict[str, torch.Tensor]] = {name: {} for name in params}
+        self.steps = 0
+
+    @staticmethod
+    def _per_member(value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return value.view(-1, *([1] * (like.dim() - 1)))
+
+    @torch.no_grad()
+    def step(self, grads: Sequence[torch.Tensor], lr: torch.Tensor) -> None:
+        self.steps += 1
+        t = self.steps
+        for (name, p), g in zip(self.params.items(), grads, strict=True):
+            state = self.state[name]
+
+            def v(x: torch.Tensor, like: torch.Tensor = p) -> torch.Tensor:
+                return self._per_member(x, like)
+
+            if self.name == "adamw":
+                p.mul_(1 - v(lr) * v(self.weight_decay))
+            elif bool((self.weight_decay != 0).any()):
+                g = g + v(self.weight_decay) * p
+            match self.name:
+                case "sgd":
+                    if bool((self.momentum != 0).any()):
+                        buf = state.get("momentum")
+                        buf = g.clone() if buf is None else buf.mul_(v(self.momentum)).add_(g)
+                        state["momentum"] = buf
+                        g = g + v(self.momentum) * buf if self.nesterov else buf
+                    p.sub_(v(lr) * g)
+                case "adam" | "adamw":
+                    m = state.setdefault("m", torch.zeros_like(p))
+                    s = state.setdefault("v", torch.zeros_like(p))
+                    m.lerp_(g, 1 - v(self.beta1))
+                    s.mul_(v(self.beta2)).add_((1 - v(self.beta2)) * g * g)
+                    correction1 = 1 - v(self.beta1) ** t
+                    correction2 = 1 - v(self.beta2) ** t
+                    denom = (s.sqrt() / correction2.sqrt()).add_(v(self.eps))
+                    p.sub_(v(lr) / correction1 * m / denom)
+                case "rmsprop":
+                    s = state.setdefault("square_avg", torch.zeros_like(p))
+                    s.mul_(0.99).add_(0.01 * g * g)  # torch's default alpha
+                    avg = s.sqrt().add_(v(self.eps))
+                    if bool((self.momentum != 0).any()):
+                        buf = state.setdefault("momentum", torch.zeros_like(p))
+                        buf.mul_(v(self.momentum)).add_(g / avg)
+                        p.sub_(v(lr) * buf)
+                    else:
+                        p.sub_(v(lr) * g / avg)
+
+
+def train_population(
+    configs: Sequence[RunConfig],
+    splits: Splits,
+    callbacks: Sequence[Sequence[EpochCallback]] | None = None,
+    device: str | torch.device | None = None,
+) -> list[TrainResult]:
+    """Train ``configs`` (same :func:`population_key`) together; one result per configuration."""
+    keys = {population_key(c) for c in configs}
+    if None in keys or len(keys) != 1:
+        raise ValueError("these configurations cannot train as one population (see population_key)")
+    n_members = len(configs)
+    callbacks = callbacks or [[] for _ in configs]
+    first = configs[0].train
+    device = resolve_device(first.device) if device is None else torch.device(device)
+    splits = splits.to(device)
+
+    models = []
+    for config in configs:  # each member's initial weights come from its own seed, as in train()
+        torch.manual_seed(config.train.seed)
+        models.append(build_model(config.model, splits.input_shape, splits.n_classes).to(device))
+    params, buffers = stack_module_state(models)
+    params = {k: p.detach().requires_grad_(True) for k, p in params.items()}
+    base = copy.deepcopy(models[0]).to("meta")
+    forward = vmap(lambda p, b, x: functional_call(base, (p, b), (x,)), randomness="different")
+    optimizer = PopulationOptimizer(params, [c.train.optimizer for c in configs])
+    orders = [torch.Generator(device=device).manual_seed(c.train.seed) for c in configs]
+    layer_names = [f"{name}.weight" for name in weight_layers(models[0])]
+
+    n_train, batch_size = len(splits.y_train), first.batch_size
+    steps_per_epoch = math.ceil(n_train / batch_size)
+    max_epochs = max(c.train.epochs for c in configs)
+    plateaus = [
+        Plateau(c.train.schedule) if isinstance(c.train.schedule, PlateauSchedule) else None for c in configs
+    ]
+    stoppers = [EarlyStopping(c.train.early_stopping) if c.train.early_stopping else None for c in configs]
+    histories: list[list[dict[str, float]]] = [[] for _ in configs]
+    status: list[Status] = ["completed"] * n_members
+    reasons: list[str | None] = [None] * n_members
+    active = [True] * n_members
+    best_states: list[dict[str, torch.Tensor] | None] = [None] * n_members
+    final_states: list[dict[str, torch.Tensor] | None] = [None] * n_members
+    train_time = 0.0
+    step = 0
+
+    def member_state(m: int) -> dict[str, torch.Tensor]:
+        return {k: v[m].detach().clone() for k, v in (params | buffers).items()}
+
+    for epoch in range(1, max_epochs + 1):
+        base.train()
+        start = time.perf_counter()
+        loss_sum = torch.zeros(n_members, device=device)
+        correct = torch.zeros(n_members, device=device, dtype=torch.long)
+        grad_sum = torch.zeros(n_members, len(layer_names), device=device)
+        perms = torch.stack([torch.randperm(n_train, generator=g, device=device) for g in orders])
+        scales = [p.scale if p else 1.0 for p in plateaus]
+        epoch_lrs = [
+            lr_at(
+                c.train.schedule,
+                c.train.optimizer.lr,
+                step,
+                steps_per_epoch,
+                steps_per_epoch * c.train.epochs,
+            )
+            * scales[m]
+            for m, c in enumerate(configs)
+        ]
+        for begin in range(0, n_train, batch_size):
+            index = perms[:, begin : begin + batch_size]
+            x, y = splits.x_train[index], splits.y_train[index]
+            logits = forward(params, buffers, x)
+            losses = (
+                F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
+                .view(n_members, -1)
+                .mean(1)
+            )
+            grads = torch.autograd.grad(losses.sum(), list(params.values()))
+            if layer_names:
+                by_name = dict(zip(params, grads, strict=True))
+                grad_sum += torch.stack([by_name[n].abs().flatten(1).mean(1) for n in layer_names], dim=1)
+            lrs = [
+                lr_at(
+                    c.train.schedule,
+                    c.train.optimizer.lr,
+                    step,
+                    steps_per_epoch,
+                    steps_per_epoch * c.train.epochs,
+                )
+                * scales[m]
+                if active[m]
+                else 0.0
+                for m, c in enumerate(configs)
+            ]
+            optimizer.step(grads, torch.tensor(lrs, device=device))
+            loss_sum += losses.detach() * index.shape[1]
+            correct += (logits.argmax(dim=2) == y).sum(dim=1)
+            step += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - start
+        train_time += seconds
+
+        base.eval()
+        val_loss, val_acc = _evaluate_population(forward, params, buffers, splits, first.eval_batch_size)
+        train_loss, train_acc = (loss_sum / n_train).tolist(), (correct.double() / n_train).tolist()
+        grad_means = (grad_sum / steps_per_epoch).tolist()
+        for m, config in enumerate(configs):
+            if not active[m]:
+                continue
+            record = {
+                "epoch": epoch,
+                "train_loss": train_loss[m],
+                "train_accuracy": train_acc[m],
+                "val_loss": val_loss[m],
+                "val_accuracy": val_acc[m],
+                "lr": epoch_lrs[m],
+                "time_s": seconds,
+            }
+            record |= {
+                f"grad_{n.removesuffix('.weight')}": g
+                for n, g in zip(layer_names, grad_means[m], strict=True)
+            }
+            histories[m].append(record)
+            stop = _member_epoch(m, epoch, record, config, plateaus, stoppers, callbacks[m], status, reasons)
+            if stoppers[m] and stoppers[m].best_epoch == epoch and config.train.early_stopping.restore_best:
+                best_states[m] = member_state(m)
+            if stop or epoch == config.train.epochs:
+                active[m] = False
+                final_states[m] = member_state(m)
+        if not any(active):
+            break
+
+    results = []
+    for m, config in enumerate(configs):
+        model = models[m]
+        model.load_state_dict(best_states[m] or final_states[m] or member_state(m))
+        stopper = stoppers[m]
+        val = test = None
+        if status[m] != "diverged":
+            val = evaluate(model, splits.x_val, splits.y_val, splits.n_classes, config.train.eval_batch_size)
+            test = evaluate(
+                model, splits.x_test, splits.y_test, splits.n_classes, config.train.eval_batch_size
+            )
+        results.append(
+            TrainResult(
+                status=status[m],
+                reason=reasons[m],
+                history=histories[m],
+                val=val,
+                test=test,
+                model=model,
+                best_epoch=stopper.best_epoch if stopper and stopper.best_epoch else len(histories[m]),
+                train_time_s=train_time,
+                device=str(device),
+                n_parameters=count_parameters(model),
+                checksums=dict(splits.checksums),
+            )
+        )
+    return results
+
+
+def _member_epoch(
+    m: int,
+    epoch: int,
+    record: dict[str, float],
+    config: RunConfig,
+    plateaus: list[Plateau | None],
+    stoppers: list[EarlyStopping | None],
+    callbacks: Sequence[EpochCallback],
+    status: list[Status],
+    reasons: list[str | None],
+) -> bool:
+    """The end-of-epoch bookkeeping of ``train()`` for one member; True when the member stops."""
+    names = {"train_loss": "train loss", "val_loss": "validation loss"}
+    bad = [f"{name} became {record[k]}" for k, name in names.items() if not math.isfinite(record[k])]
+    if bad:
+        status[m], reasons[m] = "diverged", f"{bad[0]} at epoch {epoch}"
+        return True
+    if plateaus[m]:
+        plateaus[m].update(record[plateaus[m].config.monitor], config.train.optimizer.lr)
+    stopper = stoppers[m]
+    if stopper:
+        stopper.improved(epoch, record)
+        if stopper.should_stop:
+            status[m] = "early_stopped"
+            reasons[m] = f"no {stopper.config.monitor} improvement for {stopper.wait} epochs"
+            return True
+    if any([callback(epoch, record) for callback in callbacks]):
+        status[m], reasons[m] = "stopped", f"stopped by a callback after epoch {epoch}"
+        return True
+    return False
+
+
+@torch.no_grad()
+def _evaluate_population(
+    forward: Any,
+    params: dict[str, torch.Tensor],
+    buffers: dict[str, torch.Tensor],
+    splits: Splits,
+    batch: int,
+) -> tuple[list[float], list[float]]:
+    n = len(splits.y_val)
+    loss = torch.zeros(len(next(iter(params.values()))), device=splits.y_val.device, dtype=torch.float64)
+    correct = torch.zeros_like(loss)
+    for begin in range(0, n, batch):
+        x, y = splits.x_val[begin : begin + batch], splits.y_val[begin : begin + batch]
+        logits = forward(params, buffers, x.expand(len(loss), *x.shape)).float()
+        target = y.expand(len(loss), -1)
+        loss += (
+            F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none")
+            .view(len(loss), -1)
+            .sum(1)
+            .double()
+        )
+        correct += (logits.argmax(dim=2) == target).sum(dim=1).double()
+    return (loss / n).tolist(), (correct / n).tolist()

@@ -1,0 +1,91 @@
+"""A population trains each member as if it were trained alone."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tunelab.config import validate_run_config
+from tunelab.data import load_splits
+from tunelab.train import train
+from tunelab.train.population import population_key, train_population
+
+
+def config(**train_settings):
+    train_cfg = {"epochs": 3, "batch_size": 64} | train_settings
+    return validate_run_config(
+        {"data": {"name": "digits"}, "model": {"kind": "mlp", "hidden": [32, 16]}, "train": train_cfg}
+    )
+
+
+MEMBERS = {
+    "sgd": [
+        config(optimizer={"name": "sgd", "lr": 0.05, "momentum": 0.9}, seed=0),
+        config(optimizer={"name": "sgd", "lr": 0.01, "momentum": 0.5, "nesterov": True}, seed=1),
+        config(optimizer={"name": "sgd", "lr": 0.1, "weight_decay": 1e-3}, seed=2, schedule="cosine"),
+    ],
+    "adam": [
+        config(optimizer={"name": "adam", "lr": 1e-3}, seed=0),
+        config(optimizer={"name": "adam", "lr": 3e-3, "weight_decay": 1e-4}, seed=5, schedule="cosine"),
+    ],
+    "adamw": [
+        config(optimizer={"name": "adamw", "lr": 1e-3, "weight_decay": 0.01}, seed=0),
+        config(optimizer={"name": "adamw", "lr": 2e-3, "weight_decay": 0.1}, seed=3),
+    ],
+    "rmsprop": [
+        config(optimizer={"name": "rmsprop", "lr": 1e-3}, seed=0),
+        config(optimizer={"name": "rmsprop", "lr": 1e-3, "momentum": 0.9}, seed=1),
+    ],
+}
+
+
+@pytest.mark.parametrize("optimizer", list(MEMBERS))
+def test_members_match_one_by_one_training(optimizer):
+    configs = MEMBERS[optimizer]
+    splits = load_splits(configs[0].data)
+    together = train_population(configs, splits)
+    for cfg, member in zip(configs, together, strict=True):
+        alone = train(cfg, splits)
+        assert member.status == alone.status
+        for a, b in zip(alone.history, member.history, strict=True):
+            assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4, abs=1e-5)
+            assert b["val_accuracy"] == pytest.approx(a["val_accuracy"], abs=2 / len(splits.y_val))
+            assert b["lr"] == pytest.approx(a["lr"])
+            assert b["grad_dense1"] == pytest.approx(a["grad_dense1"], rel=1e-2)
+        for key, value in alone.model.state_dict().items():
+            torch.testing.assert_close(member.model.state_dict()[key], value, rtol=1e-2, atol=1e-3)
+        assert member.test.accuracy == pytest.approx(alone.test.accuracy, abs=2 / len(splits.y_test))
+
+
+def test_each_member_stops_on_its_own():
+    early = config(
+        optimizer="adam", epochs=8, early_stopping={"monitor": "val_loss", "patience": 1, "min_delta": 10.0}
+    )
+    full = config(optimizer="adam", epochs=8, seed=1)
+    diverging = config(optimizer={"name": "adam", "lr": 1.0e12}, epochs=8, seed=2)
+    calls = []
+
+    def prune_after_2(epoch, record):
+        calls.append(epoch)
+        return epoch == 2
+
+    pruned = config(optimizer="adam", epochs=8, seed=3)
+    splits = load_splits(full.data)
+    results = train_population(
+        [early, full, diverging, pruned], splits, callbacks=[[], [], [], [prune_after_2]]
+    )
+    assert [r.status for r in results] == ["early_stopped", "completed", "diverged", "stopped"]
+    assert [len(r.history) for r in results][:2] == [2, 8]
+    assert len(results[3].history) == 2 and calls == [1, 2]
+    assert "became nan" in results[2].reason or "became inf" in results[2].reason
+    # the others stopping early does not disturb the member that trains on
+    assert results[1].test.accuracy == pytest.approx(train(full, splits).test.accuracy, abs=0.01)
+
+
+def test_only_same_shape_configurations_share_a_key():
+    assert population_key(MEMBERS["sgd"][0]) == population_key(MEMBERS["sgd"][1])
+    assert population_key(MEMBERS["sgd"][0]) != population_key(MEMBERS["adam"][0])
+    wider = validate_run_config({"data": {"name": "digits"}, "model": {"kind": "mlp", "hidden": [64, 16]}})
+    assert population_key(wider) != population_key(config())
+    with_bn = validate_run_config({"data": {"name": "digits"}, "model": {"kind": "mlp", "batch_norm": True}})
+    assert population_key(with_bn) is None
