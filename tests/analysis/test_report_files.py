@@ -89,6 +89,7 @@ def test_report_of_a_study(report_dir, study_data):
         "By parameter value",
         "Parameter densities",
         "Baselines",
+        "Provenance",
     ]
     figures = {p.stem for p in (report_dir / "figures").glob("*.png")}
     assert figures == {
@@ -104,8 +105,16 @@ def test_report_of_a_study(report_dir, study_data):
         "baselines",
     }
     tables = {p.stem for p in (report_dir / "tables").glob("*.csv")}
-    assert {"study", "results", "best_metrics", "best_per_class", "importance", "correlations"} <= tables
-    assert {"expected_best", "history", "learning_curves", "densities", "baselines"} <= tables
+    assert {
+        "study",
+        "provenance",
+        "results",
+        "best_metrics",
+        "best_per_class",
+        "importance",
+        "correlations",
+    } <= tables
+    assert {"correlations", "expected_best", "history", "learning_curves", "densities", "baselines"} <= tables
     results = pd.read_csv(report_dir / "tables" / "results.csv")
     assert len(results) == 8 and results["trial"].iloc[0] == study_data.best.number
     curves = pd.read_csv(report_dir / "tables" / "learning_curves.csv")
@@ -138,12 +147,19 @@ def test_pruned_failed_single_and_empty_studies_still_report(study_data, tmp_pat
     for name, chosen in cases.items():
         data = StudyData(study_data.spec, chosen)
         page = check_report(Path(write_report(data, tmp_path / name)).parent)
-        assert page.sections[:2] == ["Summary", "Results"], name
+        assert page.sections[:2] == ["Summary", "Results"] and page.sections[-1] == "Provenance", name
     single = (tmp_path / "single" / "report.html").read_text(encoding="utf-8")
     assert "No importance" in single and "cannot tell" in single
     assert "No trial completed" in (tmp_path / "failed" / "report.html").read_text(encoding="utf-8")
     mixed_results = pd.read_csv(tmp_path / "mixed" / "tables" / "results.csv")
     assert list(mixed_results["status"].iloc[-3:]) == ["pruned", "diverged", "error"]
+
+    # A new report in the same folder drops the old one's figures and tables, and only those.
+    (tmp_path / "single" / "figures" / "notes.txt").write_text("mine")
+    write_report(StudyData(study_data.spec, []), tmp_path / "single")
+    assert not (tmp_path / "single" / "figures" / "confusion.png").exists()
+    assert (tmp_path / "single" / "figures" / "notes.txt").read_text() == "mine"
+    assert not (tmp_path / "single" / "tables" / "best_metrics.csv").exists()
 
 
 def test_report_command(study_handle, baselines_dir, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from optuna.trial import TrialState
 from studyfiles import SPEC, variant
 
-from tunelab.analysis import effects
+from tunelab.analysis import effects, stages
 from tunelab.analysis import summaries as S
 from tunelab.baselines import BaselineResults
 from tunelab.search import validate_study_spec
@@ -147,9 +147,9 @@ def test_grouped_by_a_parameter_with_few_values(study_data):
 def test_coarse_to_fine_bounds_and_densities(study_data):
     raw = SPEC | {"strategy": {"name": "coarse_to_fine", "coarse_trials": 8, "fine_trials": 2}}
     spec = validate_study_spec(raw)
-    stages = [coarse_to_fine(spec, i, study_data.trials) for i in (0, 1)]
-    data = S.StudyData(spec, study_data.trials, stages)
-    bounds = S.narrowed_bounds(data).set_index("parameter")
+    both = [coarse_to_fine(spec, i, study_data.trials) for i in (0, 1)]
+    data = S.StudyData(spec, study_data.trials, both)
+    bounds = stages.narrowed_bounds(data).set_index("parameter")
     assert set(bounds.index) == {"train.optimizer.lr", "model.dropout", "train.batch_size"}
     lr = bounds.loc["train.optimizer.lr"]
     assert lr["scale"] == "log" and lr["coarse_low"] == pytest.approx(1e-4)
@@ -158,15 +158,18 @@ def test_coarse_to_fine_bounds_and_densities(study_data):
     assert {d.parameter: d.bounds for d in effects.densities(data)}["train.optimizer.lr"] == pytest.approx(
         (lr["fine_low"], lr["fine_high"])
     )
-    assert S.narrowed_bounds(study_data) is None
+    assert stages.narrowed_bounds(study_data) is None
 
 
 def test_stage_summaries_and_summary_table(study_data):
-    stages = S.stage_summaries(study_data)
-    assert len(stages) == 1 and stages[0].best == study_data.best.number and len(stages[0].table) == 8
+    summaries = stages.stage_summaries(study_data)
+    assert len(summaries) == 1 and summaries[0].best == study_data.best.number
+    assert len(summaries[0].table) == 8
     summary = S.study_summary(study_data).set_index("item")["value"]
     assert summary["study"] == "report-test" and summary["strategy"] == "random"
-    assert summary["outcomes"] == "completed 8" and "torch" in summary.index
+    assert summary["outcomes"] == "completed 8"
+    provenance = S.provenance_table(study_data).set_index("item")["value"]
+    assert {"torch", "optuna", "git commit", "device"} <= set(provenance.index)
 
 
 def test_baselines_table(study_data, baselines_dir):

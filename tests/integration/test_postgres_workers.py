@@ -46,6 +46,7 @@ def test_four_workers_run_a_16_point_grid_exactly_once(tmp_path, study_name):
     overrides = [
         f"--set=name={study_name}",
         "--set=train.epochs=2",
+        "--set=population=2",  # small populations, so that the four workers share the grid
         "--set=space.model.dropout=[0.0, 0.1, 0.2, 0.3]",
         "--set=space.train.batch_size=[32, 64]",
     ]

@@ -17,7 +17,16 @@ from tunelab.search import load_study
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "studies" / "examples"
 # Long enough per trial (~1 s) that a signal lands inside a trial, short enough for CI.
-SLOW = ["--set", "train.epochs=60", "--set", "train.batch_size=16", "--set", "checkpoint_interval_s=0"]
+SLOW = [
+    "--set",
+    "train.epochs=60",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "checkpoint_interval_s=0",
+    "--set",
+    "population=1",
+]
 
 
 def start(out: Path) -> tuple[subprocess.Popen[str], list[str]]:

@@ -28,7 +28,9 @@ def report(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Report folder. Default: <study output folder>/report.", show_default=False),
+        typer.Option(
+            "--out", help="Report folder. Default: <study output folder>/report.", show_default=False
+        ),
     ] = None,
     baselines: Annotated[
         list[Path] | None,
@@ -56,4 +58,6 @@ def report(
     handle = load_study(study, storage)
     target = out or handle.out_dir / "report"
     path = build_report(handle, target, baselines=baselines or [], top_k=top_k)
-    Console(stderr=True).print(f"report written to {path} (and report.md, tables/, figures/)", highlight=False)
+    Console(stderr=True).print(
+        f"report written to {path} (and report.md, tables/, figures/)", highlight=False
+    )

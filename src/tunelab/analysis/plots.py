@@ -12,14 +12,14 @@ import contextlib
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import blended_transform_factory
 
 from tunelab.analysis.effects import Density, Importance
@@ -41,17 +41,16 @@ STYLE: dict[str, Any] = {
     "grid.linewidth": 0.6,
     "lines.linewidth": 1.4,
     "savefig.dpi": 150,
-    "savefig.bbox": "tight",
     "svg.hashsalt": "tunelab",  # the same figure gives the same SVG
 }
-PALETTE = list(colormaps["tab10"].colors)
+PALETTE = list(matplotlib.color_sequences["tab10"])
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
 @contextlib.contextmanager
 def style() -> Iterator[None]:
-    with matplotlib.rc_context(STYLE):
+    with matplotlib.rc_context(cast(Any, STYLE)):
         yield
 
 
@@ -146,7 +145,7 @@ def learning_curves_figure(curves: pd.DataFrame) -> Figure:
     axes[0].set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
     axes[1].set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
     for ax in axes:
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.legend(handles=handles, loc="outside right upper")
     return fig
 
@@ -164,7 +163,7 @@ def lr_figure(schedule: pd.DataFrame, trial: int) -> Figure:
     if positive.size and positive.max() / positive.min() > 10:
         ax.set_yscale("log")
     ax.set(xlabel="epoch", ylabel="learning rate", title=f"Learning-rate schedule (trial #{trial})")
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if len(seeds) > 1:
         ax.legend()
     return fig
@@ -174,7 +173,7 @@ def lr_figure(schedule: pd.DataFrame, trial: int) -> Figure:
 @styled
 def history_figure(history: pd.DataFrame, metric: str) -> Figure:
     """Each completed trial's objective and the best so far; pruned or failed trials as ticks below."""
-    fig = _figure(7.0, 3.2)
+    fig = _figure(6.2, 3.2)
     ax = fig.add_subplot()
     done = history[history["value"].notna()]
     stages = list(dict.fromkeys(history["stage"].dropna()))
@@ -192,7 +191,7 @@ def history_figure(history: pd.DataFrame, metric: str) -> Figure:
             other["trial"], [0.03] * len(other), "x", color="0.5", transform=where, label="pruned / failed"
         )
     ax.set(xlabel="trial", ylabel=metric.replace("_", " "), title="Optimization history")
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(loc="best")
     return fig
 
@@ -310,7 +309,7 @@ def kde_figure(densities: Sequence[Density], q: float) -> Figure:
 @styled
 def expected_figure(curve: pd.DataFrame, metric: str, goal: str) -> Figure:
     """Dodge et al. (2019): expected best ``metric`` after n trials, ±1 std (clipped to observed values)."""
-    fig = _figure(5.2, 3.2)
+    fig = _figure(5.0, 3.2)
     ax = fig.add_subplot()
     ax.fill_between(curve["n"], curve["low"], curve["high"], color=PALETTE[0], alpha=0.2, label="± 1 std")
     ax.plot(curve["n"], curve["mean"], "-o", ms=3, color=PALETTE[0], label="expected best")
@@ -320,7 +319,7 @@ def expected_figure(curve: pd.DataFrame, metric: str, goal: str) -> Figure:
         ylabel=f"expected {word} {metric.replace('_', ' ')}",
         title="Expected best validation score vs budget",
     )
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(loc="lower right" if goal == "maximize" else "upper right")
     return fig
 

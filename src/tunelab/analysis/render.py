@@ -96,21 +96,20 @@ def format_value(value: Any, column: str = "") -> str:
 
 
 def format_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Every cell as text; a ``<name>_ci95`` column is folded into ``<name>`` as ``mean ± half-width``."""
+    """Every cell as text; a ``<name>_ci95`` (or ``<name>_std``) column is folded into ``<name>`` as
+    ``mean ± half-width`` (or ``mean ± std``)."""
     out = {}
-    for column in frame.columns:
-        if str(column).endswith("_ci95") and str(column)[:-5] in frame.columns:
+    columns = [str(c) for c in frame.columns]
+    for column in columns:
+        stem, _, suffix = column.rpartition("_")
+        if suffix in ("ci95", "std") and stem in columns:
             continue
-        cells = [format_value(v, str(column)) for v in frame[column].tolist()]
-        ci = f"{column}_ci95"
-        if ci in frame.columns:
-            cells = [
-                c
-                if c == "—" or format_value(h, str(column)) == "—"
-                else f"{c} ± {format_value(h, str(column))}"
-                for c, h in zip(cells, frame[ci].tolist(), strict=True)
-            ]
-        out[str(column)] = cells
+        cells = [format_value(v, column) for v in frame[column].tolist()]
+        for spread in (f"{column}_ci95", f"{column}_std"):
+            if spread in columns:
+                halves = [format_value(h, column) for h in frame[spread].tolist()]
+                cells = [c if "—" in (c, h) else f"{c} ± {h}" for c, h in zip(cells, halves, strict=True)]
+        out[column] = cells
     return pd.DataFrame(out, index=frame.index)
 
 
@@ -192,12 +191,14 @@ def _md_table(frame: pd.DataFrame) -> str:
 
 
 # ------------------------------------------------------------------------------------------- HTML
+GENERATOR = "tunelab report"  # marks a folder as a report's, which a new report may clear
 PAGE = Template(
     """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="$generator">
 <title>$title</title>
 <style>
 :root { --ink: #1f2933; --muted: #616e7c; --line: #d9e2ec; --accent: #1f6feb; --bg: #f8fafc; }
@@ -208,7 +209,8 @@ header { background: var(--bg); border-bottom: 1px solid var(--line); padding: 2
 header h1 { margin: 0 0 4px; font-size: 26px; }
 header p { margin: 0; color: var(--muted); }
 nav { padding: 8px 40px; border-bottom: 1px solid var(--line); font-size: 14px; }
-nav a { margin-right: 14px; color: var(--accent); text-decoration: none; white-space: nowrap; }
+nav { display: flex; flex-wrap: wrap; gap: 2px 16px; }
+nav a { color: var(--accent); text-decoration: none; white-space: nowrap; }
 main { max-width: 1240px; padding: 8px 40px 60px; }
 h2 { margin: 36px 0 10px; padding-bottom: 4px; border-bottom: 2px solid var(--line); font-size: 21px; }
 p { max-width: 900px; }
@@ -219,6 +221,7 @@ table { border-collapse: collapse; font-size: 13px; font-variant-numeric: tabula
 .cap { margin: 0; font-weight: 600; font-size: 14px; padding: 4px 0 6px; }
 .cap a { font-weight: 400; font-size: 12px; margin-left: 8px; color: var(--accent); }
 th, td { padding: 4px 10px; text-align: right; white-space: nowrap; }
+th { white-space: normal; vertical-align: bottom; }
 th.l, td.l, th:first-child, td:first-child { text-align: left; }
 td.l { text-align: left; }
 td.wrap { white-space: normal; min-width: 220px; max-width: 520px; }
@@ -228,7 +231,7 @@ tbody tr:nth-child(even) { background: var(--bg); }
 .figs { display: flex; flex-wrap: wrap; gap: 8px 28px; align-items: flex-start; }
 figure { margin: 12px 0 20px; max-width: 100%; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
-figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; max-width: 640px; }
+figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; width: 0; min-width: 100%; }
 .note { color: var(--muted); font-size: 13px; }
 footer { color: var(--muted); font-size: 12px; padding: 20px 40px; border-top: 1px solid var(--line); }
 </style>
@@ -281,6 +284,7 @@ def html_page(
             body.append(f'<p class="note">Data: {links}</p>')
         body.append("</section>")
     return PAGE.substitute(
+        generator=GENERATOR,
         title=html.escape(title),
         subtitle=_inline(subtitle),
         nav=nav,
@@ -299,6 +303,11 @@ def _html_figure(item: FigureItem, png_path: Path, dpi: float) -> str:
     )
 
 
+def _breakable(name: str) -> str:
+    """A column name that may wrap after its dots and underscores (``train.<wbr>optimizer.<wbr>lr``)."""
+    return re.sub(r"([._])", r"\1<wbr>", html.escape(name))
+
+
 def _inline(text: str) -> str:
     """Escape, then `code` spans."""
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
@@ -308,9 +317,7 @@ def _html_table(item: TableItem) -> str:
     shown = item.shown
     text_columns = {c for c in item.frame.columns if not pd.api.types.is_numeric_dtype(item.frame[c])}
     left = ' class="l"'
-    head = "".join(
-        f"<th{left if c in text_columns else ''}>{html.escape(str(c))}</th>" for c in shown.columns
-    )
+    head = "".join(f"<th{left if c in text_columns else ''}>{_breakable(str(c))}</th>" for c in shown.columns)
     rows = []
     for row in shown.itertuples(index=False):
         cells = []

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from tunelab import __version__
-from tunelab.analysis import effects, plots
+from tunelab.analysis import effects, plots, stages
 from tunelab.analysis import summaries as S
 from tunelab.analysis.expected import budget_verdict, expected_best_curve
 from tunelab.analysis.render import (
+    GENERATOR,
     FigureItem,
     Section,
     TableItem,
@@ -62,6 +63,7 @@ def write_report(
     """Write every format of the report of ``data`` into ``out_dir``."""
     sections = report_sections(data, baselines, top_k=top_k, q=q)
     tables_dir, figures_dir = out_dir / "tables", out_dir / "figures"
+    _clear_previous(out_dir)
     tables_dir.mkdir(parents=True, exist_ok=True)
     figures: dict[str, Path] = {}
     for section in sections:
@@ -103,6 +105,7 @@ def report_sections(
         _bounds(data),
         _stages(data),
         _baselines(data, baselines),
+        _provenance(data),
     ]
     return [s for s in builders if s is not None and s.blocks]
 
@@ -123,8 +126,15 @@ def _summary(data: StudyData) -> Section:
         text += "."
     else:
         text += " No trial completed, so only the trials table and the history follow."
-    table = TableItem("study", S.study_summary(data), "Study, settings and provenance")
+    table = TableItem("study", S.study_summary(data), "Study and settings (provenance at the end)")
     return Section("Summary", [text, table])
+
+
+def _provenance(data: StudyData) -> Section:
+    table = S.provenance_table(data)
+    if table.empty:
+        return Section("Provenance", ["The study's storage records no provenance."])
+    return Section("Provenance", [TableItem("provenance", table, "Where and with what the study ran")])
 
 
 def _results(data: StudyData) -> Section:
@@ -266,7 +276,7 @@ def _densities(data: StudyData, q: float) -> Section | None:
 
 
 def _bounds(data: StudyData) -> Section | None:
-    bounds = S.narrowed_bounds(data)
+    bounds = stages.narrowed_bounds(data)
     if bounds is None:
         return None
     info = data.stages[1].info
@@ -281,11 +291,11 @@ def _bounds(data: StudyData) -> Section | None:
 
 
 def _stages(data: StudyData) -> Section | None:
-    stages = S.stage_summaries(data)
-    if len(stages) < 2:
+    summaries = stages.stage_summaries(data)
+    if len(summaries) < 2:
         return None
     blocks: list[str | TableItem | FigureItem] = []
-    for stage in stages:
+    for stage in summaries:
         carried = ", ".join(f"`{k}` = {format_value(v)}" for k, v in stage.carried.items())
         source = stage.info.get("carried_from")
         text = f"Stage {stage.index + 1}, `{stage.name}`: {len(stage.table)} trials"
@@ -313,3 +323,15 @@ def _baselines(data: StudyData, baselines: Sequence[BaselineResults]) -> Section
             FigureItem("baselines", figure, "Test accuracy of the study's best model and the baselines.")
         )
     return Section("Baselines", blocks)
+
+
+def _clear_previous(out_dir: Path) -> None:
+    """Remove the tables and figures of an earlier report in ``out_dir`` (and nothing else)."""
+    page = out_dir / "report.html"
+    marker = f'content="{GENERATOR}"'
+    if not page.is_file() or marker not in page.read_text(encoding="utf-8", errors="replace"):
+        return
+    for folder, suffixes in ((out_dir / "tables", (".csv", ".tex")), (out_dir / "figures", (".png", ".svg"))):
+        for path in folder.glob("*"):
+            if path.is_file() and path.suffix in suffixes:
+                path.unlink()

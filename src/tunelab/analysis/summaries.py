@@ -2,7 +2,8 @@
 
 Everything starts from :class:`StudyData`, one read of a study's storage: its spec, its trials, its
 stages and the trials table. Parameter effects (importance, correlations, densities) are in
-:mod:`tunelab.analysis.effects`, the expected-best curve in :mod:`tunelab.analysis.expected`.
+:mod:`tunelab.analysis.effects`, per-stage tables and coarse-to-fine bounds in
+:mod:`tunelab.analysis.stages`, the expected-best curve in :mod:`tunelab.analysis.expected`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from tunelab.search.results import trial_row
-from tunelab.search.spec import CategoricalParam, FixedParam, FloatParam, IntParam, StudySpec
+from tunelab.search.spec import StudySpec
 from tunelab.search.strategies.base import Stage, ranked
 from tunelab.train.metrics import metrics_from_confusion
 
@@ -93,10 +94,7 @@ def study_summary(data: StudyData) -> pd.DataFrame:
         ("study", spec.name),
         ("description", spec.description or "—"),
         ("dataset", f"{spec.data.name} (validation fraction {spec.data.val_fraction:g})"),
-        (
-            "model",
-            _describe(spec.model.model_dump(mode="json")),
-        ),
+        ("model", _describe(spec.model.model_dump(mode="json"))),
         ("training", _training(spec)),
         ("strategy", spec.strategy.name),
         ("objective", objective + (f", mean of {spec.repeats} seeds" if spec.repeats > 1 else "")),
@@ -110,10 +108,16 @@ def study_summary(data: StudyData) -> pd.DataFrame:
         ("best trial", f"#{best.number}: {spec.objective.metric} = {best.value:.4f}" if best else "—"),
         ("storage", data.storage or "—"),
     ]
+    return pd.DataFrame(rows, columns=["item", "value"])
+
+
+def provenance_table(data: StudyData) -> pd.DataFrame:
+    """``item``/``value`` rows of where the study ran: versions, code revision, device, data checksums."""
+    rows = []
     for key, value in data.provenance.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k}: {v}" for k, v in value.items()) or "—"
-        rows.append((key.replace("_", " "), value if value is not None else "—"))
+        rows.append((key.replace("_", " "), "—" if value is None else str(value)))
     return pd.DataFrame(rows, columns=["item", "value"])
 
 
@@ -316,66 +320,6 @@ def scatter_points(data: StudyData) -> pd.DataFrame:
 def _key(value: Any) -> Any:
     """A hashable, printable stand-in for a parameter value (lists become strings)."""
     return str(value) if isinstance(value, list | dict | tuple) else value
-
-
-# -------------------------------------------------------------------------------- stages, bounds
-@dataclass(frozen=True)
-class StageSummary:
-    """One stage of a staged (or coarse-to-fine) study: what it carried over and its trials, ranked."""
-
-    index: int
-    name: str
-    carried: dict[str, Any]
-    info: dict[str, Any]
-    table: pd.DataFrame
-    best: int | None
-
-
-def stage_summaries(data: StudyData) -> list[StageSummary]:
-    out = []
-    for index, stage in enumerate(data.stages):
-        mine = [t for t in data.trials if t.user_attrs.get("tunelab.stage") == index]
-        table = results_table(data, mine)
-        table = table.drop(columns=[c for c in ("stage",) if c in table])
-        top = ranked(mine, data.spec)
-        out.append(
-            StageSummary(
-                index,
-                stage.name,
-                dict(stage.carried),
-                dict(stage.info),
-                table,
-                top[0].number if top else None,
-            )
-        )
-    return out
-
-
-def narrowed_bounds(data: StudyData) -> pd.DataFrame | None:
-    """Coarse-to-fine: each parameter's coarse range and the fine stage's narrowed one."""
-    if data.spec.strategy.name != "coarse_to_fine" or len(data.stages) < 2:
-        return None
-    coarse, bounds = data.stages[0].space.params, data.stages[1].info.get("bounds") or {}
-    rows = []
-    for name, new in bounds.items():
-        old = coarse.get(name) or coarse.get(name.rpartition(".")[0])
-        row: dict[str, Any] = {"parameter": name, "scale": "categorical"}
-        if isinstance(old, FloatParam | IntParam):
-            row |= {"scale": "log" if old.log else "linear", "coarse_low": old.low, "coarse_high": old.high}
-        elif isinstance(old, CategoricalParam):
-            row["coarse_choices"] = ", ".join(map(str, old.choices))
-        elif isinstance(old, FixedParam):
-            row["coarse_choices"] = str(old.value)
-        row |= {"fine_low": new.get("low"), "fine_high": new.get("high"), "fine_value": new.get("value")}
-        if row.get("coarse_low") is not None and new.get("low") is not None:
-            f = math.log if row["scale"] == "log" else float
-            width = f(row["coarse_high"]) - f(row["coarse_low"])
-            row["fine_share"] = (f(new["high"]) - f(new["low"])) / width if width else math.nan
-        rows.append(row)
-    columns = ["parameter", "scale", "coarse_low", "coarse_high", "coarse_choices"]
-    columns += ["fine_low", "fine_high", "fine_value", "fine_share"]
-    frame = pd.DataFrame(rows, columns=columns)
-    return frame.dropna(axis=1, how="all")
 
 
 # ------------------------------------------------------------------------------------- baselines

@@ -7,7 +7,7 @@ that reports the objective metric to the trial and stops training when the prune
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from tunelab.data import Splits
 from tunelab.train import TrainResult, train
 from tunelab.train.artifacts import save_run
 from tunelab.train.checkpoint import Checkpointer
+from tunelab.train.population import train_population
 
 SPLIT_METRICS = ("accuracy", "loss", "f1", "precision", "recall")
 # Outcomes that count towards the budget; "interrupted" and "worker_died" trials are run again.
@@ -109,3 +110,60 @@ def execute(
         if result.status == "diverged":
             return TrialOutcome("diverged", f"seed {seed}: {result.reason}", runs, aggregate(runs))
     return TrialOutcome("completed", None, runs, aggregate(runs))
+
+
+def execute_population(
+    items: Sequence[tuple[optuna.Trial, RunConfig, list[int]]],
+    splits: Callable[[RunConfig], Splits],
+    *,
+    prune_metric: str | None,
+    device: str,
+    out_dir: Path | None,
+    provenance: dict[str, Any],
+    on_epoch: Callable[[int], Callable[[int, Mapping[str, float]], bool]] | None = None,
+) -> list[TrialOutcome]:
+    """Train every seed of every trial in ``items`` as one population (same architecture shape).
+
+    Each trial's first seed feeds its pruner, as in :func:`execute`; when it is pruned, the trial's
+    other seeds stop with it.
+    """
+    configs, owners, callbacks = [], [], []
+    for trial, config, seeds in items:
+        pruner = PruneOnEpoch(trial, prune_metric) if prune_metric else None
+        for i, seed in enumerate(seeds):
+            configs.append(
+                config.model_copy(update={"train": config.train.model_copy(update={"seed": seed})})
+            )
+            owners.append((trial, seed, pruner))
+            member: list[Callable[[int, Mapping[str, float]], bool]] = (
+                [on_epoch(trial.number)] if on_epoch else []
+            )
+            if pruner is not None:
+                member.append(pruner if i == 0 else (lambda epoch, record, p=pruner: p.pruned))
+            callbacks.append(member)
+    results = train_population(configs, splits(configs[0]), callbacks, device)
+    runs: dict[int, list[dict[str, Any]]] = {}
+    for (trial, seed, _), config, result in zip(owners, configs, results, strict=True):
+        folder = None
+        if out_dir is not None:
+            path = out_dir / "trials" / f"{trial.number:05d}" / f"seed-{seed}"
+            save_run(path, config, result, provenance)
+            folder = str(path.relative_to(out_dir))
+        runs.setdefault(trial.number, []).append(
+            run_record(seed, result, folder) | {"population": len(configs)}
+        )
+    outcomes = []
+    for trial, _, _ in items:
+        mine = runs[trial.number]
+        pruner = next(p for t, _, p in owners if t is trial)
+        diverged = [r for r in mine if r["status"] == "diverged"]
+        if pruner is not None and pruner.pruned:
+            outcome = TrialOutcome("pruned", f"pruned after epoch {mine[0]['epochs']}", mine, aggregate(mine))
+        elif diverged:
+            outcome = TrialOutcome(
+                "diverged", f"seed {diverged[0]['seed']}: {diverged[0]['reason']}", mine, aggregate(mine)
+            )
+        else:
+            outcome = TrialOutcome("completed", None, mine, aggregate(mine))
+        outcomes.append(outcome)
+    return outcomes

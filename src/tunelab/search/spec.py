@@ -295,6 +295,13 @@ class StudySpec(_Frozen):
     storage: str | None = Field(None, description="SQLAlchemy URL; default: sqlite in the output folder")
     seed: int = Field(0, description="seed of the sampler")
     retries: int = Field(2, ge=0, description="times a trial whose worker died or was interrupted is rerun")
+    population: int = Field(
+        16,
+        ge=1,
+        le=256,
+        description="runs (trials × repeats) of one architecture trained together as one vectorised "
+        "population when a strategy offers several at once; 1 trains them one by one",
+    )
     checkpoint_interval_s: float = Field(
         10.0, ge=0, description="checkpoint a running trial at the end of an epoch at most this often"
     )

@@ -14,7 +14,7 @@ import os
 import socket
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,11 +30,13 @@ from tunelab.errors import ConfigError, TunelabError
 from tunelab.provenance import provenance
 from tunelab.search.checkpoints import StorageCheckpointer
 from tunelab.search.checkpoints import clear as clear_checkpoints
-from tunelab.search.objective import FINAL_FAILURES, TrialOutcome, execute
+from tunelab.search.objective import FINAL_FAILURES, TrialOutcome, execute, execute_population
+from tunelab.search.pruners import make_pruner
 from tunelab.search.spec import StudySpec, load_study_spec, validate_study_spec
 from tunelab.search.storage import Heartbeat, default_storage, mask, open_storage, study_lock
 from tunelab.search.strategies import STRATEGIES, Stage, make_sampler, ranked
 from tunelab.train import resolve_device
+from tunelab.train.population import population_key
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 # Heartbeats and stale-trial retries are what a resumable study needs; Optuna flags them experimental
@@ -101,7 +103,11 @@ def open_study(spec: StudySpec, storage: str | None = None, out_dir: Path | None
     rdb = open_storage(url, retries=spec.retries)
     with study_lock(url, spec.name):
         study = optuna.create_study(
-            study_name=spec.name, storage=rdb, direction=spec.objective.goal, load_if_exists=True
+            study_name=spec.name,
+            storage=rdb,
+            direction=spec.objective.goal,
+            pruner=make_pruner(spec),
+            load_if_exists=True,
         )
         stored = study.user_attrs.get("tunelab.spec")
         if stored is None:
@@ -131,7 +137,7 @@ def load_study(where: str | Path, storage: str | None = None) -> StudyHandle:
     url = storage or spec.storage or default_storage(out_dir)
     rdb = open_storage(url, retries=spec.retries)
     try:
-        study = optuna.load_study(study_name=spec.name, storage=rdb)
+        study = optuna.load_study(study_name=spec.name, storage=rdb, pruner=make_pruner(spec))
     except KeyError:
         raise ConfigError(f"no study {spec.name!r} in {mask(url)}; run it first with tunelab run") from None
     return StudyHandle(spec, study, url, out_dir)
@@ -181,42 +187,67 @@ class Worker:
         start = time.monotonic()
         while self.timeout is None or time.monotonic() - start < self.timeout:
             with study_lock(self.handle.url, self.spec.name):
-                action, trial, stage = self._next()
+                action, batch, stage = self._next()
             if action == "done":
                 return
             if action == "wait":
                 time.sleep(POLL_S)
                 continue
-            assert trial is not None and stage is not None
-            self._run_trial(trial, stage)
+            assert stage is not None
+            self._run_trials(batch, stage)
 
     # Everything below runs under the study lock, except _run_trial.
-    def _next(self) -> tuple[Literal["ask", "wait", "done"], optuna.Trial | None, tuple[int, Stage] | None]:
+    def _next(self) -> tuple[Literal["ask", "wait", "done"], list[Prepared], Stage | None]:
         self._recover()
         trials = self.study.get_trials(deepcopy=False)
         current = self._stage(trials)
         if current is None:
-            return "done", None, None
+            return "done", [], None
         index, stage = current
         if stage.planned:
             trials = self.study.get_trials(deepcopy=False)  # it may just have been enqueued
+        batch: list[Prepared] = []
+        while not batch or self._batchable(stage, batch):
+            action = self._room(trials, index, stage)
+            if action != "ask":
+                break
+            self.study.sampler = self._sampler(index, stage, len(trials))
+            trial = self.study.ask()
+            trial.set_user_attr("tunelab.stage", index)
+            trial.set_user_attr("tunelab.stage_name", stage.name)
+            trial.set_user_attr("tunelab.worker", {"host": socket.gethostname(), "pid": os.getpid()})
+            trial.set_user_attr("tunelab.outcome", "running")
+            batch.append(self._prepare(trial, stage))
+            trials = self.study.get_trials(deepcopy=False)
+        if not batch:
+            return action, [], None
+        return "ask", batch, stage
+
+    def _room(self, trials: list[FrozenTrial], index: int, stage: Stage) -> Literal["ask", "wait", "done"]:
+        """Whether the budget and the stage leave room for one more trial now."""
         busy = sum(counted(t) or t.state == TrialState.RUNNING for t in trials)
         if self.n_trials is not None and busy >= self.n_trials:
-            return "done", None, None
+            return "done"
         mine = [t for t in trials if t.user_attrs.get("tunelab.stage") == index]
         if not any(t.state == TrialState.WAITING for t in mine):
             if stage.planned:
-                return "wait", None, None  # the rest run elsewhere; one may fail and come back
+                return "wait"  # the rest run elsewhere; one may fail and come back
             started = sum(counted(t) or t.state == TrialState.RUNNING for t in mine)
             if stage.n_trials is not None and started >= stage.n_trials:
-                return "wait", None, None  # the next stage needs this one's results
-        self.study.sampler = self._sampler(index, stage, len(trials))
-        trial = self.study.ask()
-        trial.set_user_attr("tunelab.stage", index)
-        trial.set_user_attr("tunelab.stage_name", stage.name)
-        trial.set_user_attr("tunelab.worker", {"host": socket.gethostname(), "pid": os.getpid()})
-        trial.set_user_attr("tunelab.outcome", "running")
-        return "ask", trial, current
+                return "wait"  # the next stage needs this one's results
+        return "ask"
+
+    def _batchable(self, stage: Stage, batch: list[Prepared]) -> bool:
+        """Whether to ask for one more trial to train with ``batch`` as one population.
+
+        Planned points and independent samplers (random, QMC) lose nothing by being drawn together;
+        model-based samplers learn from each result, so they ask one trial at a time.
+        """
+        if not (stage.planned or stage.sampler in ("random", "qmc")):
+            return False
+        key = batch[0].key
+        runs = sum(len(p.seeds) for p in batch)
+        return key is not None and batch[-1].key == key and runs + self.spec.repeats <= self.spec.population
 
     def _stage(self, trials: list[FrozenTrial]) -> tuple[int, Stage] | None:
         """The current stage; starts the next one when the current one has finished."""
@@ -271,48 +302,69 @@ class Worker:
                 if callback is not None:
                     callback(self.study, storage.get_trial(trial._trial_id))
 
-    # -------------------------------------------------------------------------------- one trial
-    def _run_trial(self, trial: optuna.Trial, current: tuple[int, Stage]) -> None:
-        _, stage = current
-        try:
-            with Heartbeat(self.study._storage, trial._trial_id):
-                outcome = self._train(trial, stage)
-        except (KeyboardInterrupt, SystemExit):
-            self._fail(
-                self.study._storage.get_trial(trial._trial_id), "interrupted", "interrupted by the user"
-            )
-            raise
-        except TunelabError:
-            self._fail(
-                self.study._storage.get_trial(trial._trial_id), "interrupted", "stopped by an input error"
-            )
-            raise
-        self._tell(trial, outcome)
-        clear_checkpoints(self.handle.url, self.spec.name, self._chain(trial))
-        trials = self.study.get_trials(deepcopy=False)
-        best = ranked(trials, self.spec)
-        self.observer.trial_finished(
-            trial.number, outcome, sum(map(counted, trials)), best[0] if best else None
-        )
-
-    def _train(self, trial: optuna.Trial, stage: Stage) -> TrialOutcome:
+    # ---------------------------------------------------------------------------------- trials
+    def _prepare(self, trial: optuna.Trial, stage: Stage) -> Prepared:
+        """Draw the trial's parameters and build its run configuration (under the lock)."""
         params = stage.space.suggest(trial)
         overrides = dict(stage.carried) | stage.space.overrides(params)
         trial.set_user_attr("tunelab.overrides", overrides)
         trial.set_user_attr("tunelab.device", self.device)
-        self.observer.trial_started(trial.number, stage.name, params)
         try:
             config = self.spec.run_config(overrides, f"trial {trial.number}")
         except ConfigError as exc:
-            return TrialOutcome("invalid", str(exc))
+            return Prepared(trial, params, None, [], TrialOutcome("invalid", str(exc)))
         seeds = [config.train.seed + i for i in range(self.spec.repeats)]
         trial.set_user_attr("tunelab.seeds", seeds)
-        epochs = config.train.epochs
+        return Prepared(trial, params, config, seeds)
 
-        def on_epoch(epoch: int, record: Mapping[str, float]) -> bool:
-            self.observer.epoch(trial.number, epoch, epochs, record)
+    def _run_trials(self, batch: list[Prepared], stage: Stage) -> None:
+        """Train a batch: one population when it has several runs of one shape, else one by one."""
+        for item in batch:
+            self.observer.trial_started(item.trial.number, stage.name, item.params)
+        ready = [p for p in batch if p.outcome is None]
+        together = len(ready) > 1 or (ready and len(ready[0].seeds) > 1 and ready[0].key is not None)
+        heartbeats = [Heartbeat(self.study._storage, p.trial._trial_id) for p in batch]
+        try:
+            for beat in heartbeats:
+                beat.__enter__()
+            if together and all(p.key == ready[0].key for p in ready):
+                outcomes = self._train_population(ready)
+                for item, outcome in zip(ready, outcomes, strict=True):
+                    item.outcome = outcome
+            else:
+                for item in ready:
+                    item.outcome = self._train(item)
+        except (KeyboardInterrupt, SystemExit, TunelabError) as exc:
+            reason = "an input error" if isinstance(exc, TunelabError) else "the user"
+            for item in batch:  # none is told yet: all run again
+                trial = self.study._storage.get_trial(item.trial._trial_id)
+                self._fail(trial, "interrupted", f"stopped by {reason}")
+            raise
+        finally:
+            for beat in heartbeats:
+                beat.__exit__()
+        for item in batch:
+            assert item.outcome is not None
+            self._tell(item.trial, item.outcome)
+            clear_checkpoints(self.handle.url, self.spec.name, self._chain(item.trial))
+        trials = self.study.get_trials(deepcopy=False)
+        best = ranked(trials, self.spec)
+        for item in batch:
+            assert item.outcome is not None
+            self.observer.trial_finished(
+                item.trial.number, item.outcome, sum(map(counted, trials)), best[0] if best else None
+            )
+
+    def _on_epoch(self, number: int, epochs: int) -> Callable[[int, Mapping[str, float]], bool]:
+        def report(epoch: int, record: Mapping[str, float]) -> bool:
+            self.observer.epoch(number, epoch, epochs, record)
             return False
 
+        return report
+
+    def _train(self, item: Prepared) -> TrialOutcome:
+        trial, config = item.trial, item.config
+        assert config is not None
         prune = self.spec.objective.metric if self.spec.pruner.name != "none" else None
         chain = self._chain(trial)
 
@@ -325,17 +377,34 @@ class Worker:
             return execute(
                 trial,
                 config,
-                seeds,
+                item.seeds,
                 self.splits,
                 prune_metric=prune,
                 device=self.device,
                 out_dir=self.handle.out_dir,
                 provenance=self._provenance,
-                on_epoch=on_epoch,
+                on_epoch=self._on_epoch(trial.number, config.train.epochs),
                 checkpoints=checkpoints,
             )
         except (RuntimeError, ValueError) as exc:  # e.g. a network too deep for the image size
             return TrialOutcome("error", f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+
+    def _train_population(self, items: list[Prepared]) -> list[TrialOutcome]:
+        prune = self.spec.objective.metric if self.spec.pruner.name != "none" else None
+        epochs = max(p.config.train.epochs for p in items if p.config)
+        try:
+            return execute_population(
+                [(p.trial, p.config, p.seeds) for p in items if p.config is not None],
+                self.splits,
+                prune_metric=prune,
+                device=self.device,
+                out_dir=self.handle.out_dir,
+                provenance=self._provenance,
+                on_epoch=lambda number: self._on_epoch(number, epochs),
+            )
+        except (RuntimeError, ValueError) as exc:
+            reason = f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+            return [TrialOutcome("error", reason) for _ in items]
 
     def _chain(self, trial: optuna.Trial) -> int:
         """The number of the first trial of a chain of retries: the key of their checkpoints."""
@@ -354,6 +423,21 @@ class Worker:
             self.study.tell(trial, value)
         else:
             self.study.tell(trial, state=TrialState.FAIL)
+
+
+@dataclass
+class Prepared:
+    """A trial that has its parameters and run configuration, ready to train."""
+
+    trial: optuna.Trial
+    params: dict[str, Any]
+    config: RunConfig | None
+    seeds: list[int]
+    outcome: TrialOutcome | None = None
+
+    @property
+    def key(self) -> tuple[Any, ...] | None:
+        return population_key(self.config) if self.config is not None else None
 
 
 def _alive(pid: Any) -> bool:

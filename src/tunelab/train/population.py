@@ -73,6 +73,14 @@ class PopulationOptimizer:
         self.state: dict[str, dict[str, torch.Tensor]] = {name: {} for name in params}
         self.steps = 0
 
+    def keep(self, rows: list[int], params: dict[str, torch.Tensor]) -> None:
+        """Keep only the members in ``rows`` (the others have finished), with ``params`` their weights."""
+        index = torch.tensor(rows, device=self.momentum.device)
+        for name in ("momentum", "weight_decay", "beta1", "beta2", "eps"):
+            setattr(self, name, getattr(self, name)[index])
+        self.state = {k: {s: t[index] for s, t in state.items()} for k, state in self.state.items()}
+        self.params = params
+
     @staticmethod
     def _per_member(value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return value.view(-1, *([1] * (like.dim() - 1)))
@@ -164,55 +172,41 @@ def train_population(
     train_time = 0.0
     step = 0
 
+    slots = list(range(n_members))  # the member in each row of the stacked tensors
+
     def member_state(m: int) -> dict[str, torch.Tensor]:
-        return {k: v[m].detach().clone() for k, v in (params | buffers).items()}
+        row = slots.index(m)
+        return {k: v[row].detach().clone() for k, v in (params | buffers).items()}
+
+    def lr_now(m: int) -> float:
+        c = configs[m].train
+        return (
+            lr_at(c.schedule, c.optimizer.lr, step, steps_per_epoch, steps_per_epoch * c.epochs) * scales[m]
+        )
 
     for epoch in range(1, max_epochs + 1):
         base.train()
         start = time.perf_counter()
-        loss_sum = torch.zeros(n_members, device=device)
-        correct = torch.zeros(n_members, device=device, dtype=torch.long)
-        grad_sum = torch.zeros(n_members, len(layer_names), device=device)
-        perms = torch.stack([torch.randperm(n_train, generator=g, device=device) for g in orders])
+        loss_sum = torch.zeros(len(slots), device=device)
+        correct = torch.zeros(len(slots), device=device, dtype=torch.long)
+        grad_sum = torch.zeros(len(slots), len(layer_names), device=device)
+        perms = torch.stack([torch.randperm(n_train, generator=orders[m], device=device) for m in slots])
         scales = [p.scale if p else 1.0 for p in plateaus]
-        epoch_lrs = [
-            lr_at(
-                c.train.schedule,
-                c.train.optimizer.lr,
-                step,
-                steps_per_epoch,
-                steps_per_epoch * c.train.epochs,
-            )
-            * scales[m]
-            for m, c in enumerate(configs)
-        ]
+        epoch_lrs = {m: lr_now(m) for m in slots}
         for begin in range(0, n_train, batch_size):
             index = perms[:, begin : begin + batch_size]
             x, y = splits.x_train[index], splits.y_train[index]
             logits = forward(params, buffers, x)
             losses = (
                 F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
-                .view(n_members, -1)
+                .view(len(slots), -1)
                 .mean(1)
             )
             grads = torch.autograd.grad(losses.sum(), list(params.values()))
             if layer_names:
                 by_name = dict(zip(params, grads, strict=True))
                 grad_sum += torch.stack([by_name[n].abs().flatten(1).mean(1) for n in layer_names], dim=1)
-            lrs = [
-                lr_at(
-                    c.train.schedule,
-                    c.train.optimizer.lr,
-                    step,
-                    steps_per_epoch,
-                    steps_per_epoch * c.train.epochs,
-                )
-                * scales[m]
-                if active[m]
-                else 0.0
-                for m, c in enumerate(configs)
-            ]
-            optimizer.step(grads, torch.tensor(lrs, device=device))
+            optimizer.step(grads, torch.tensor([lr_now(m) for m in slots], device=device))
             loss_sum += losses.detach() * index.shape[1]
             correct += (logits.argmax(dim=2) == y).sum(dim=1)
             step += 1
@@ -225,21 +219,20 @@ def train_population(
         val_loss, val_acc = _evaluate_population(forward, params, buffers, splits, first.eval_batch_size)
         train_loss, train_acc = (loss_sum / n_train).tolist(), (correct.double() / n_train).tolist()
         grad_means = (grad_sum / steps_per_epoch).tolist()
-        for m, config in enumerate(configs):
-            if not active[m]:
-                continue
+        for row, m in enumerate(slots):
+            config = configs[m]
             record = {
                 "epoch": epoch,
-                "train_loss": train_loss[m],
-                "train_accuracy": train_acc[m],
-                "val_loss": val_loss[m],
-                "val_accuracy": val_acc[m],
+                "train_loss": train_loss[row],
+                "train_accuracy": train_acc[row],
+                "val_loss": val_loss[row],
+                "val_accuracy": val_acc[row],
                 "lr": epoch_lrs[m],
                 "time_s": seconds,
             }
             record |= {
                 f"grad_{n.removesuffix('.weight')}": g
-                for n, g in zip(layer_names, grad_means[m], strict=True)
+                for n, g in zip(layer_names, grad_means[row], strict=True)
             }
             histories[m].append(record)
             stop = _member_epoch(m, epoch, record, config, plateaus, stoppers, callbacks[m], status, reasons)
@@ -250,11 +243,17 @@ def train_population(
                 final_states[m] = member_state(m)
         if not any(active):
             break
+        if not all(active[m] for m in slots):  # drop finished members: pruning and early stopping save work
+            keep = [row for row, m in enumerate(slots) if active[m]]
+            params = {k: v[keep].detach().requires_grad_(True) for k, v in params.items()}
+            buffers = {k: v[keep] for k, v in buffers.items()}
+            optimizer.keep(keep, params)
+            slots = [slots[row] for row in keep]
 
     results = []
     for m, config in enumerate(configs):
         model = models[m]
-        model.load_state_dict(best_states[m] or final_states[m] or member_state(m))
+        model.load_state_dict(best_states[m] or final_states[m])
         stopper = stoppers[m]
         val = test = None
         if status[m] != "diverged":
