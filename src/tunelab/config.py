@@ -286,6 +286,10 @@ class TrainConfig(_Frozen):
     device: str = Field("auto", description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     eval_batch_size: PositiveInt = 4096
     track_gradients: bool = Field(True, description="record the mean |gradient| of each layer every epoch")
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="bf16: bfloat16 autocast of the forward pass (fast on recent GPUs)"
+    )
+    compile: bool = Field(False, description="torch.compile the model for training (worth it for long runs)")
 
     @field_validator("schedule", mode="before")
     @classmethod

@@ -206,3 +206,19 @@ def test_a_run_resumed_from_a_checkpoint_matches_an_uninterrupted_one(tmp_path):
     ]
     for key, value in whole.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[key])
+
+
+def test_bf16_autocast_trains_to_a_similar_accuracy():
+    def cfg(precision):
+        return validate_run_config(
+            {
+                "data": {"name": "digits", "normalize": "standardize"},
+                "model": {"kind": "mlp", "hidden": [64]},
+                "train": {"epochs": 5, "optimizer": "adam", "precision": precision},
+            }
+        )
+
+    splits = load_splits(cfg("fp32").data)
+    fp32, bf16 = train(cfg("fp32"), splits), train(cfg("bf16"), splits)
+    assert bf16.status == "completed"
+    assert bf16.test.accuracy == pytest.approx(fp32.test.accuracy, abs=0.03)
