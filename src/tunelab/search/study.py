@@ -196,7 +196,7 @@ class Worker:
             assert stage is not None
             self._run_trials(batch, stage)
 
-    # Everything below runs under the study lock, except _run_trial.
+    # _next and what it calls run under the study lock; _run_trials does not.
     def _next(self) -> tuple[Literal["ask", "wait", "done"], list[Prepared], Stage | None]:
         self._recover()
         trials = self.study.get_trials(deepcopy=False)
