@@ -482,11 +482,13 @@ def schema() -> None:
 
 def _register_commands() -> None:
     """Commands whose code lives beside what they drive."""
+    from tunelab.analysis.cli import report
     from tunelab.baselines.cli import baselines
     from tunelab.ensembles.cli import ensemble
 
     app.command(help=baselines.__doc__)(user_errors(baselines))
     app.command(help=ensemble.__doc__)(user_errors(ensemble))
+    app.command(help=report.__doc__)(user_errors(report))
 
 
 _register_commands()
