@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunelab.errors import ConfigError
+from tunelab.resultfiles import load_result
 from tunelab.train.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -138,19 +139,7 @@ class BaselineResults:
     @classmethod
     def load(cls, folder: str | Path) -> BaselineResults:
         """Read a folder written by :meth:`save`; a missing or foreign file is a ConfigError."""
-        path = Path(folder) / RESULTS_FILE
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(
-                f"{folder}: no {RESULTS_FILE}; expected a folder written by 'tunelab baselines'"
-            ) from None
-        try:
-            return cls.from_json(text)
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-        except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
-            raise ConfigError(f"{path}: not a readable baselines result ({exc!r})") from None
+        return load_result(folder, RESULTS_FILE, "baselines", cls.from_json)
 
 
 def format_params(params: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from torch import nn
 
 from tunelab.config import RunConfig, load_run_config
 from tunelab.errors import ConfigError
+from tunelab.resultfiles import load_result
 from tunelab.search.strategies import ranked
 from tunelab.search.study import StudyHandle, load_study
 from tunelab.train.metrics import Metrics, metrics_from_confusion
@@ -365,19 +366,7 @@ class EnsembleResult:
     @classmethod
     def load(cls, folder: str | Path) -> EnsembleResult:
         """Read a folder written by :meth:`save`; a missing or foreign file is a ConfigError."""
-        path = Path(folder) / RESULTS_FILE
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(
-                f"{folder}: no {RESULTS_FILE}; expected a folder written by 'tunelab ensemble'"
-            ) from None
-        try:
-            return cls.from_json(text)
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-        except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
-            raise ConfigError(f"{path}: not a readable ensemble result ({exc!r})") from None
+        return load_result(folder, RESULTS_FILE, "ensemble", cls.from_json)
 
 
 def run_ensemble(
