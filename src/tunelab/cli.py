@@ -485,10 +485,12 @@ def _register_commands() -> None:
     from tunelab.analysis.cli import report
     from tunelab.baselines.cli import baselines
     from tunelab.ensembles.cli import ensemble
+    from tunelab.probes.cli import probe
 
     app.command(help=baselines.__doc__)(user_errors(baselines))
     app.command(help=ensemble.__doc__)(user_errors(ensemble))
     app.command(help=report.__doc__)(user_errors(report))
+    app.command(help=probe.__doc__)(user_errors(probe))
 
 
 _register_commands()

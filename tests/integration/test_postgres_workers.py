@@ -62,6 +62,23 @@ def test_four_workers_run_a_16_point_grid_exactly_once(tmp_path, study_name):
     assert len(workers) > 1  # the work was shared
 
 
+def wait_for_checkpoint(study: str, timeout: float = 120.0) -> None:
+    import time
+
+    engine = sqlalchemy.create_engine(URL)
+    query = sqlalchemy.text("SELECT count(*) FROM tunelab_checkpoints WHERE study = :s")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with engine.connect() as conn:
+                if conn.execute(query, {"s": study}).scalar():
+                    return
+        except sqlalchemy.exc.ProgrammingError:  # the table does not exist yet
+            pass
+        time.sleep(0.1)
+    raise AssertionError("no checkpoint was written")
+
+
 def worker_cmd(study: Path, out: Path, *sets: str) -> list[str]:
     cmd = [
         sys.executable,
@@ -96,7 +113,8 @@ def test_a_worker_killed_five_times_midway_loses_nothing_and_resumes_from_checkp
     finished_before: set[int] = set()
     for _ in range(5):
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(3.0, 6.0))  # past start-up, somewhere inside a trial
+        wait_for_checkpoint(study_name)  # inside a trial that has saved at least one epoch...
+        time.sleep(rng.uniform(0.0, 1.0))  # ...and then somewhere later
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         study = load_study(tmp_path, storage=URL).study
