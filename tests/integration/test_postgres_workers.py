@@ -204,3 +204,46 @@ checkpoint_interval_s: 1000
     late = max(max(rss) for _, rss in samples[-3:] if rss) if any(rss for _, rss in samples[-3:]) else early
     print(f"\nworker RSS: {early / 1024:.0f} MiB after 50 trials, {late / 1024:.0f} MiB near 200 trials")
     assert late < early * 1.5
+
+
+def test_a_wrong_password_is_one_sentence_with_the_password_masked(tmp_path):
+    """The local server trusts everyone, so a tiny fake server on 127.0.0.1 refuses the password."""
+    import socket
+    import struct
+    import threading
+
+    from typer.testing import CliRunner
+
+    from tunelab.cli import app
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+
+    def refuse() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                first = conn.recv(8)
+                if struct.unpack("!ii", first)[1] in (80877103, 80877104):  # SSL / GSS request: not here
+                    conn.sendall(b"N")
+                    conn.recv(4096)  # the startup message
+                conn.sendall(b"R" + struct.pack("!ii", 8, 3))  # ask for a cleartext password
+                conn.recv(4096)
+                fields = b'SFATAL\0C28P01\0Mpassword authentication failed for user "postgres"\0\0'
+                conn.sendall(b"E" + struct.pack("!i", len(fields) + 4) + fields)
+
+    threading.Thread(target=refuse, daemon=True).start()
+    url = f"postgresql://postgres:hunter2@127.0.0.1:{port}/test"
+    result = CliRunner().invoke(
+        app, ["run", str(EXAMPLES / "digits-grid.yaml"), "--storage", url, "--out", str(tmp_path)]
+    )
+    server.close()
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "password authentication failed" in lines[0]
+    assert "hunter2" not in result.output and "***" in result.output
