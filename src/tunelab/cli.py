@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tunelab import __version__
@@ -52,7 +53,7 @@ def user_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except TunelabError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("interrupted")
@@ -478,6 +479,28 @@ def schema() -> None:
     from tunelab.search import StudySpec
 
     print(json.dumps(StudySpec.model_json_schema(), indent=2))
+
+
+@app.command()
+@user_errors
+def dashboard(
+    study: StudyArgument,
+    storage: StorageOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
+) -> None:
+    """Open optuna-dashboard on the study's storage (pip install "tunelab[dashboard]")."""
+    from tunelab.search import load_study
+
+    handle = load_study(study, storage)
+    try:
+        from optuna_dashboard import run_server
+    except ImportError:
+        raise TunelabError(
+            'dashboard: optuna-dashboard is not installed; pip install "tunelab[dashboard]"'
+        ) from None
+    err.print(f"dashboard of {handle.spec.name} on http://{host}:{port} (Ctrl-C stops it)", highlight=False)
+    run_server(handle.study._storage, host=host, port=port)
 
 
 def _register_commands() -> None:

@@ -253,3 +253,15 @@ def test_importing_the_command_does_not_import_torch():
     assert (
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
     )
+
+
+def test_the_ensemble_appears_in_the_study_report(folders, result, tmp_path):
+    from tunelab.analysis.report import build_report
+    from tunelab.search import load_study
+
+    saved = result.save(tmp_path / "vote")
+    page = build_report(load_study(folders["ens-mlp"]), tmp_path / "report", ensembles=[saved])
+    html = page.read_text()
+    assert "Ensembles" in html and f"{result.test_accuracy:.4f}" in html
+    table = (tmp_path / "report" / "tables" / "ensemble_1.csv").read_text()
+    assert "ensemble" in table and (tmp_path / "report" / "tables" / "ensemble_1.tex").is_file()

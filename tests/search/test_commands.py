@@ -61,3 +61,18 @@ def test_bad_export_format_exits_2(study):
 def test_schema_is_json_schema_of_study_files():
     schema = json.loads(CliRunner().invoke(app, ["schema"]).stdout)
     assert {"space", "strategy", "budget", "repeats", "pruner", "storage"} <= set(schema["properties"])
+
+
+def test_dashboard_without_the_extra_says_how_to_install_it(study, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_dashboard(name, *args, **kwargs):
+        if name.startswith("optuna_dashboard"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_dashboard)
+    result = CliRunner().invoke(app, ["dashboard", str(study)])
+    assert result.exit_code == 2 and "tunelab[dashboard]" in result.output

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -45,23 +45,34 @@ def build_report(
     baselines: Sequence[str | Path] = (),
     top_k: int = 5,
     q: float = 0.2,
+    ensembles: Sequence[str | Path] = (),
 ) -> Path:
     """Write the report of an open study into ``out_dir``; returns the path of ``report.html``.
 
-    ``baselines`` are folders written by ``tunelab baselines``; ``top_k`` trials get learning curves;
+    ``baselines`` and ``ensembles`` are folders written by ``tunelab baselines`` / ``tunelab ensemble``;
+    ``top_k`` trials get learning curves;
     ``q`` is the share of best trials whose parameter densities are set against all trials'.
     """
     from tunelab.baselines import BaselineResults
+    from tunelab.ensembles import EnsembleResult
 
     loaded = [BaselineResults.load(path) for path in baselines]
-    return write_report(StudyData.from_handle(handle), Path(out_dir), loaded, top_k=top_k, q=q)
+    votes = [EnsembleResult.load(path) for path in ensembles]
+    return write_report(
+        StudyData.from_handle(handle), Path(out_dir), loaded, top_k=top_k, q=q, ensembles=votes
+    )
 
 
 def write_report(
-    data: StudyData, out_dir: Path, baselines: Sequence[BaselineResults] = (), top_k: int = 5, q: float = 0.2
+    data: StudyData,
+    out_dir: Path,
+    baselines: Sequence[BaselineResults] = (),
+    top_k: int = 5,
+    q: float = 0.2,
+    ensembles: Sequence[Any] = (),
 ) -> Path:
     """Write every format of the report of ``data`` into ``out_dir``."""
-    sections = report_sections(data, baselines, top_k=top_k, q=q)
+    sections = report_sections(data, baselines, top_k=top_k, q=q, ensembles=ensembles)
     tables_dir, figures_dir = out_dir / "tables", out_dir / "figures"
     _clear_previous(out_dir)
     tables_dir.mkdir(parents=True, exist_ok=True)
@@ -90,7 +101,11 @@ def write_report(
 
 
 def report_sections(
-    data: StudyData, baselines: Sequence[BaselineResults] = (), top_k: int = 5, q: float = 0.2
+    data: StudyData,
+    baselines: Sequence[BaselineResults] = (),
+    top_k: int = 5,
+    q: float = 0.2,
+    ensembles: Sequence[Any] = (),
 ) -> list[Section]:
     """The report's sections, in order; those that do not apply are left out."""
     builders = [
@@ -105,6 +120,7 @@ def report_sections(
         _bounds(data),
         _stages(data),
         _baselines(data, baselines),
+        _ensembles(ensembles),
         _provenance(data),
     ]
     return [s for s in builders if s is not None and s.blocks]
@@ -323,6 +339,23 @@ def _baselines(data: StudyData, baselines: Sequence[BaselineResults]) -> Section
             FigureItem("baselines", figure, "Test accuracy of the study's best model and the baselines.")
         )
     return Section("Baselines", blocks)
+
+
+def _ensembles(ensembles: Sequence[Any]) -> Section | None:
+    """Each weighted vote: its members' and its own validation and test accuracy, with the weights."""
+    if not ensembles:
+        return None
+    blocks: list[str | TableItem | FigureItem] = []
+    for i, result in enumerate(ensembles, start=1):
+        table = result.table().drop(columns=["folder"])
+        best = table.iloc[:-1]["test_accuracy"].max()
+        blocks.append(
+            f"Ensemble {i} of {len(table) - 1} members ({', '.join(result.studies)}), weights searched on "
+            f"validation over {result.n_trials} draws: test accuracy {result.test_accuracy:.4f} against "
+            f"{best:.4f} for its best member."
+        )
+        blocks.append(TableItem(f"ensemble_{i}", table, f"Ensemble {i}: members, weights and accuracy"))
+    return Section("Ensembles", blocks)
 
 
 def _clear_previous(out_dir: Path) -> None:
