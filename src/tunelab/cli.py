@@ -21,6 +21,7 @@ from rich.table import Table
 
 from tunelab import __version__
 from tunelab.errors import TunelabError
+from tunelab.options import DataDirOption, StorageOption, StudyArgument
 
 app = typer.Typer(
     name="tunelab",
@@ -33,16 +34,6 @@ err = Console(stderr=True)
 out = Console()
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="Folder with the dataset files (or one subfolder per dataset). "
-        "Default: $TUNELAB_DATA_DIR, then the download cache.",
-        show_default=False,
-    ),
-]
 
 
 def user_errors(command: F) -> F:
@@ -207,16 +198,6 @@ def datasets(data_dir: DataDirOption = None) -> None:
 
 
 # ------------------------------------------------------------------------------------------- studies
-StorageOption = Annotated[
-    str | None,
-    typer.Option(
-        "--storage",
-        help="SQLAlchemy URL of the study's storage. Default: the study file's, "
-        "else sqlite in the output folder.",
-        show_default=False,
-    ),
-]
-StudyArgument = Annotated[Path, typer.Argument(help="A study file, or a study's output folder.")]
 
 
 NTrialsOption = Annotated[

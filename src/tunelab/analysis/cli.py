@@ -13,19 +13,12 @@ from typing import Annotated
 import typer
 
 from tunelab.errors import ConfigError
+from tunelab.options import StorageOption, StudyArgument
 
 
 def report(
-    study: Annotated[Path, typer.Argument(help="A study file, or a study's output folder.")],
-    storage: Annotated[
-        str | None,
-        typer.Option(
-            "--storage",
-            help="SQLAlchemy URL of the study's storage. Default: the study file's, "
-            "else sqlite in the output folder.",
-            show_default=False,
-        ),
-    ] = None,
+    study: StudyArgument,
+    storage: StorageOption = None,
     out: Annotated[
         Path | None,
         typer.Option(

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tunelab.errors import ConfigError
+from tunelab.options import DataDirOption
 
 DEFAULT_MODELS = "svm-rbf,knn,random-forest,sgd"
 _OPTIONS = {"name": "--dataset", "val_fraction": "--val-fraction"}  # DataConfig field → CLI option
@@ -41,15 +42,7 @@ def baselines(
             "--search", help="Try each model's small grid, fitted on train and chosen on validation."
         ),
     ] = False,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--data-dir",
-            help="Folder with the dataset files (or one subfolder per dataset). "
-            "Default: $TUNELAB_DATA_DIR, then the download cache.",
-            show_default=False,
-        ),
-    ] = None,
+    data_dir: DataDirOption = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Output folder. Default: runs/baselines-<dataset>.", show_default=False),

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tunelab.errors import ConfigError
+from tunelab.options import DataDirOption
 
 if TYPE_CHECKING:
     from tunelab.ensembles.voting import EnsembleResult
@@ -46,15 +47,7 @@ def ensemble(
             show_default=False,
         ),
     ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--data-dir",
-            help="Folder with the dataset files (or one subfolder per dataset). "
-            "Default: $TUNELAB_DATA_DIR, then the download cache.",
-            show_default=False,
-        ),
-    ] = None,
+    data_dir: DataDirOption = None,
     out: Annotated[
         Path | None,
         typer.Option(

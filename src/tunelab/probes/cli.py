@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from tunelab.errors import ConfigError
+from tunelab.options import DataDirOption
 
 NAMES = ("init_scale", "lr_scale", "batch_size", "momentum", "dropout", "correlation")
 
@@ -30,14 +31,7 @@ def probe(
         Path | None,
         typer.Option("--out", help="Output folder. Default: runs/probes/<config name>.", show_default=False),
     ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--data-dir",
-            help="Folder with the dataset files (or one subfolder per dataset).",
-            show_default=False,
-        ),
-    ] = None,
+    data_dir: DataDirOption = None,
     epochs: Annotated[
         int | None,
         typer.Option("--epochs", min=1, help="Train each variant this many epochs.", show_default=False),
