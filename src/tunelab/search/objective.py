@@ -64,6 +64,17 @@ def run_record(seed: int, result: TrainResult, folder: str | None) -> dict[str, 
     return record
 
 
+def _save(
+    out_dir: Path | None, number: int, config: RunConfig, result: TrainResult, provenance: dict[str, Any]
+) -> str | None:
+    """Write one run's files under ``out_dir/trials/<trial>/seed-<seed>``; return that folder, relative."""
+    if out_dir is None:
+        return None
+    path = out_dir / "trials" / f"{number:05d}" / f"seed-{config.train.seed}"
+    save_run(path, config, result, provenance)
+    return str(path.relative_to(out_dir))
+
+
 def aggregate(runs: list[dict[str, Any]]) -> dict[str, float]:
     """Mean, std and 95% CI half-width over the runs of every scalar metric."""
     out: dict[str, float] = {}
@@ -99,11 +110,7 @@ def execute(
         result = train(
             run_config, splits(run_config), callbacks=callbacks, device=device, checkpoint=checkpoint
         )
-        folder = None
-        if out_dir is not None:
-            path = out_dir / "trials" / f"{trial.number:05d}" / f"seed-{seed}"
-            save_run(path, run_config, result, provenance)
-            folder = str(path.relative_to(out_dir))
+        folder = _save(out_dir, trial.number, run_config, result, provenance)
         runs.append(run_record(seed, result, folder))
         if pruner and pruner.pruned:
             return TrialOutcome("pruned", f"pruned after epoch {len(result.history)}", runs, aggregate(runs))
@@ -144,11 +151,7 @@ def execute_population(
     results = train_population(configs, splits(configs[0]), callbacks, device)
     runs: dict[int, list[dict[str, Any]]] = {}
     for (trial, seed, _), config, result in zip(owners, configs, results, strict=True):
-        folder = None
-        if out_dir is not None:
-            path = out_dir / "trials" / f"{trial.number:05d}" / f"seed-{seed}"
-            save_run(path, config, result, provenance)
-            folder = str(path.relative_to(out_dir))
+        folder = _save(out_dir, trial.number, config, result, provenance)
         runs.setdefault(trial.number, []).append(
             run_record(seed, result, folder) | {"population": len(configs)}
         )

@@ -219,22 +219,11 @@ def train(
             record["resumed"] = 1.0  # the history shows where a rerun picked up
         history.append(record)
 
-        losses = {"train loss": train_loss, "validation loss": val.loss}
-        bad = [f"{name} became {value}" for name, value in losses.items() if not math.isfinite(value)]
-        if bad:
-            status, reason = "diverged", f"{bad[0]} at epoch {epoch}"
-            break
-        if plateau:
-            plateau.update(record[plateau.config.monitor], tc.optimizer.lr)
-        if stopper:
-            if stopper.improved(epoch, record) and stopper.config.restore_best:
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            if stopper.should_stop:
-                status = "early_stopped"
-                reason = f"no {stopper.config.monitor} improvement for {stopper.wait} epochs"
-                break
-        if any([callback(epoch, record) for callback in callbacks]):  # every callback sees every epoch
-            status, reason = "stopped", f"stopped by a callback after epoch {epoch}"
+        verdict, improved = end_of_epoch(epoch, record, tc.optimizer.lr, plateau, stopper, callbacks)
+        if improved and stopper and stopper.config.restore_best:
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if verdict:
+            status, reason = verdict
             break
         if checkpoint and epoch < tc.epochs:
             checkpoint.save(
@@ -264,6 +253,38 @@ def train(
         checksums=dict(splits.checksums),
         resumed_from=resumed_from,
     )
+
+
+def end_of_epoch(
+    epoch: int,
+    record: dict[str, float],
+    base_lr: float,
+    plateau: Plateau | None,
+    stopper: EarlyStopping | None,
+    callbacks: Sequence[EpochCallback],
+) -> tuple[tuple[Status, str] | None, bool]:
+    """An epoch's bookkeeping: divergence, plateau, early stopping, callbacks, in that order.
+
+    Returns ``(status, reason)`` when the run stops now (else None) and whether the monitored metric
+    improved (the caller keeps the best weights then).
+    """
+    names = {"train_loss": "train loss", "val_loss": "validation loss"}
+    bad = [f"{name} became {record[key]}" for key, name in names.items() if not math.isfinite(record[key])]
+    if bad:
+        return ("diverged", f"{bad[0]} at epoch {epoch}"), False
+    if plateau:
+        plateau.update(record[plateau.config.monitor], base_lr)
+    improved = False
+    if stopper:
+        improved = stopper.improved(epoch, record)
+        if stopper.should_stop:
+            return (
+                "early_stopped",
+                f"no {stopper.config.monitor} improvement for {stopper.wait} epochs",
+            ), improved
+    if any([callback(epoch, record) for callback in callbacks]):  # every callback sees every epoch
+        return ("stopped", f"stopped by a callback after epoch {epoch}"), improved
+    return None, improved
 
 
 def _state(

@@ -26,7 +26,7 @@ from tunelab.config import OptimizerConfig, PlateauSchedule, RunConfig
 from tunelab.data import Splits
 from tunelab.models import build_model, count_parameters
 from tunelab.train.callbacks import EarlyStopping, EpochCallback
-from tunelab.train.loop import Status, TrainResult, evaluate, resolve_device, weight_layers
+from tunelab.train.loop import Status, TrainResult, end_of_epoch, evaluate, resolve_device, weight_layers
 from tunelab.train.schedules import Plateau, lr_at
 
 
@@ -235,10 +235,14 @@ def train_population(
                 for n, g in zip(layer_names, grad_means[row], strict=True)
             }
             histories[m].append(record)
-            stop = _member_epoch(m, epoch, record, config, plateaus, stoppers, callbacks[m], status, reasons)
-            if stoppers[m] and stoppers[m].best_epoch == epoch and config.train.early_stopping.restore_best:
+            verdict, improved = end_of_epoch(
+                epoch, record, config.train.optimizer.lr, plateaus[m], stoppers[m], callbacks[m]
+            )
+            if improved and config.train.early_stopping and config.train.early_stopping.restore_best:
                 best_states[m] = member_state(m)
-            if stop or epoch == config.train.epochs:
+            if verdict:
+                status[m], reasons[m] = verdict
+            if verdict or epoch == config.train.epochs:
                 active[m] = False
                 final_states[m] = member_state(m)
         if not any(active):
@@ -277,38 +281,6 @@ def train_population(
             )
         )
     return results
-
-
-def _member_epoch(
-    m: int,
-    epoch: int,
-    record: dict[str, float],
-    config: RunConfig,
-    plateaus: list[Plateau | None],
-    stoppers: list[EarlyStopping | None],
-    callbacks: Sequence[EpochCallback],
-    status: list[Status],
-    reasons: list[str | None],
-) -> bool:
-    """The end-of-epoch bookkeeping of ``train()`` for one member; True when the member stops."""
-    names = {"train_loss": "train loss", "val_loss": "validation loss"}
-    bad = [f"{name} became {record[k]}" for k, name in names.items() if not math.isfinite(record[k])]
-    if bad:
-        status[m], reasons[m] = "diverged", f"{bad[0]} at epoch {epoch}"
-        return True
-    if plateaus[m]:
-        plateaus[m].update(record[plateaus[m].config.monitor], config.train.optimizer.lr)
-    stopper = stoppers[m]
-    if stopper:
-        stopper.improved(epoch, record)
-        if stopper.should_stop:
-            status[m] = "early_stopped"
-            reasons[m] = f"no {stopper.config.monitor} improvement for {stopper.wait} epochs"
-            return True
-    if any([callback(epoch, record) for callback in callbacks]):
-        status[m], reasons[m] = "stopped", f"stopped by a callback after epoch {epoch}"
-        return True
-    return False
 
 
 @torch.no_grad()
