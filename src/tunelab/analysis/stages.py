@@ -10,7 +10,7 @@ import pandas as pd
 
 from tunelab.analysis.summaries import StudyData, results_table
 from tunelab.search.spec import CategoricalParam, FixedParam, FloatParam, IntParam
-from tunelab.search.strategies.base import ranked
+from tunelab.search.strategies.base import is_final, ranked
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,11 @@ class StageSummary:
 
 
 def stage_summaries(data: StudyData) -> list[StageSummary]:
+    """The search's stages (the final stage has a table of its own: :func:`final_table`)."""
     out = []
     for index, stage in enumerate(data.stages):
+        if stage.final:
+            continue
         mine = [t for t in data.trials if t.user_attrs.get("tunelab.stage") == index]
         table = results_table(data, mine)
         table = table.drop(columns=[c for c in ("stage",) if c in table])
@@ -70,3 +73,34 @@ def narrowed_bounds(data: StudyData) -> pd.DataFrame | None:
     columns += ["fine_low", "fine_high", "fine_value", "fine_share"]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.dropna(axis=1, how="all")
+
+
+def final_table(data: StudyData) -> pd.DataFrame | None:
+    """The final stage: each configuration's search result beside its mean ± 95% CI on fresh seeds."""
+    stage = next((s for s in data.stages if s.final), None)
+    if stage is None:
+        return None
+    sources = {f"trial {n}": n for n in stage.info.get("from_trials", [])}
+    by_number = {t.number: t for t in data.trials}
+    metric = data.metric
+    shown = list(dict.fromkeys([metric, "val_accuracy", "test_accuracy", "test_f1", "train_time_s"]))
+    rows = []
+    for trial in [t for t in data.trials if is_final(t)]:
+        name = trial.params.get("final")
+        source = by_number.get(sources.get(name, -1))
+        metrics = trial.user_attrs.get("tunelab.metrics") or {}
+        row: dict[str, Any] = {
+            "configuration": name,
+            "final_trial": trial.number,
+            "status": str(trial.user_attrs.get("tunelab.outcome") or trial.state.name.lower()),
+            "seeds": ", ".join(map(str, trial.user_attrs.get("tunelab.seeds") or [])),
+            f"search_{metric}": source.value if source is not None else math.nan,
+        }
+        for name in shown:
+            row |= {name: metrics.get(name, math.nan), f"{name}_ci95": metrics.get(f"{name}_ci95", math.nan)}
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    ascending = data.goal == "minimize"
+    return frame.sort_values(metric, ascending=ascending, na_position="last").reset_index(drop=True)

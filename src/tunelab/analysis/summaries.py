@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tunelab.search.results import trial_row
 from tunelab.search.spec import StudySpec
-from tunelab.search.strategies.base import Stage, ranked
+from tunelab.search.strategies.base import Stage, best_trial, ranked
 from tunelab.train.metrics import metrics_from_confusion
 
 if TYPE_CHECKING:
@@ -68,8 +68,8 @@ class StudyData:
 
     @property
     def best(self) -> FrozenTrial | None:
-        top = self.ranked
-        return top[0] if top else None
+        """The final stage's best once there is one (a mean over fresh seeds), else the best trial."""
+        return best_trial(self.trials, self.spec)
 
     def frame(self) -> pd.DataFrame:
         """One row per trial, as ``tunelab export`` writes it (parameters as ``params_<name>``)."""
@@ -124,18 +124,14 @@ def provenance_table(data: StudyData) -> pd.DataFrame:
 def results_table(data: StudyData, trials: Sequence[FrozenTrial] | None = None) -> pd.DataFrame:
     """Every trial, best first (then pruned and failed ones by number): parameters, metrics, status.
 
-    Metric columns hold the mean over seeds; with ``repeats > 1`` each has a ``<name>_ci95`` column
-    (95% Student-t half-width) beside it.
+    Metric columns hold the mean over seeds; when a trial has several seeds, each has a ``<name>_ci95``
+    column (95% Student-t half-width) beside it.
     """
     chosen = list(data.trials if trials is None else trials)
     rank = {t.number: i + 1 for i, t in enumerate(data.ranked)}
     names = list(dict.fromkeys(name for t in chosen for name in t.params))
-    shown = [
-        c
-        for m in SHOWN_METRICS
-        for c in (m, f"{m}_ci95")
-        if c == m or (data.spec.repeats > 1 and m != "epochs")
-    ]
+    seeded = any(len(t.user_attrs.get("tunelab.runs") or []) > 1 for t in chosen)
+    shown = [c for m in SHOWN_METRICS for c in (m, f"{m}_ci95") if c == m or (seeded and m != "epochs")]
     rows = []
     for trial in chosen:
         metrics = trial.user_attrs.get("tunelab.metrics") or {}

@@ -1,8 +1,8 @@
 """The study file: a run configuration plus what is searched, how, for how long and where it is stored.
 
 A study file is a run file (``data``, ``model``, ``train``: the fixed settings) with ``space``,
-``strategy``, ``budget``, ``objective``, ``repeats``, ``pruner`` and ``storage`` added. Everything is
-validated here, before the first trial trains: a mistake is one sentence naming the field.
+``strategy``, ``budget``, ``objective``, ``repeats``, ``pruner``, ``final`` and ``storage`` added.
+Everything is validated here, before the first trial trains: a mistake is one sentence naming the field.
 """
 
 from __future__ import annotations
@@ -246,6 +246,7 @@ StrategyConfig = Annotated[
     Field(discriminator="name"),
 ]
 PLANNED = ("grid", "listed", "staged")  # strategies whose trials are known in advance
+SAMPLED = ("random", "tpe", "gp", "cmaes", "qmc")  # one open-ended sampled stage, until the budget
 
 
 # ------------------------------------------------------------------------------- pruner, objective
@@ -272,6 +273,13 @@ class ObjectiveConfig(_Frozen):
         return self.direction or ("minimize" if self.metric.endswith("loss") else "maximize")
 
 
+class FinalConfig(_Frozen):
+    """After the search: the best configurations trained again on fresh seeds, for mean ± 95% CI."""
+
+    top: int = Field(1, ge=1, le=50, description="how many of the best configurations to train again")
+    seeds: int = Field(3, ge=2, le=100, description="fresh seeds per configuration (after repeats' seeds)")
+
+
 class BudgetConfig(_Frozen):
     n_trials: int | None = Field(None, gt=0, description="trials in the whole study (all workers)")
     timeout: float | None = Field(None, gt=0, description="seconds for this worker")
@@ -292,6 +300,9 @@ class StudySpec(_Frozen):
     objective: ObjectiveConfig = ObjectiveConfig()
     repeats: int = Field(1, ge=1, le=100, description="seeds per configuration: train.seed, +1, ...")
     pruner: PrunerConfig = PrunerConfig()
+    final: FinalConfig | None = Field(
+        None, description="after the search, train the best configurations again on fresh seeds"
+    )
     storage: str | None = Field(None, description="SQLAlchemy URL; default: sqlite in the output folder")
     seed: int = Field(0, description="seed of the sampler")
     retries: int = Field(2, ge=0, description="times a trial whose worker died or was interrupted is rerun")
@@ -334,10 +345,12 @@ class StudySpec(_Frozen):
             )
         if strategy not in ("listed", "staged") and not self.searched():
             raise ValueError("space has nothing to search; add a parameter with a range or choices")
-        if strategy in ("random", "tpe", "gp", "cmaes", "qmc") and not (
-            self.budget.n_trials or self.budget.timeout
-        ):
+        if strategy in SAMPLED and not (self.budget.n_trials or self.budget.timeout):
             raise ValueError(f"strategy {strategy} needs a budget: set budget.n_trials or budget.timeout")
+        if self.final and strategy in SAMPLED and not self.budget.n_trials:
+            raise ValueError(
+                f"final needs budget.n_trials with strategy {strategy}: it starts when the trials are done"
+            )
         if self.pruner.name != "none" and self.objective.metric not in PER_EPOCH_METRICS:
             raise ValueError(
                 f"pruner {self.pruner.name} needs an objective recorded every epoch "

@@ -8,6 +8,7 @@ from typing import Any
 from rich.table import Table
 
 from tunelab.errors import ConfigError
+from tunelab.search.strategies.base import is_final
 from tunelab.search.study import StudyHandle, counted
 
 
@@ -47,7 +48,12 @@ def status_tables(handle: StudyHandle) -> list[Table]:
         + (f" (mean of {spec.repeats} seeds)" if spec.repeats > 1 else ""),
     )
     budget = handle.spec.budget.n_trials
-    summary.add_row("trials", f"{sum(map(counted, trials))}" + (f" / {budget}" if budget else ""))
+    searched = sum(counted(t) for t in trials if not is_final(t))
+    finals = sum(counted(t) for t in trials if is_final(t))
+    summary.add_row(
+        "trials",
+        f"{searched}" + (f" / {budget}" if budget else "") + (f" + {finals} final" if finals else ""),
+    )
     summary.add_row("by outcome", ", ".join(f"{k} {v}" for k, v in sorted(states.items())))
     tables = [summary]
 
@@ -62,7 +68,7 @@ def status_tables(handle: StudyHandle) -> list[Table]:
             pick = max if spec.objective.goal == "maximize" else min
             top = pick(done, key=lambda t: t.value) if done else None
             size = stage.n_trials if stage.n_trials else (len(mine) if stage.planned else "budget")
-            details = stage.info.get("bounds") or stage.carried or ""
+            details = stage.info.get("bounds") or stage.carried or (stage.info if stage.final else "")
             table.add_row(
                 str(index),
                 stage.name,

@@ -34,7 +34,7 @@ from tunelab.search.objective import FINAL_FAILURES, TrialOutcome, execute, exec
 from tunelab.search.pruners import make_pruner
 from tunelab.search.spec import StudySpec, load_study_spec, validate_study_spec
 from tunelab.search.storage import Heartbeat, default_storage, mask, open_storage, study_lock
-from tunelab.search.strategies import STRATEGIES, Stage, make_sampler, ranked
+from tunelab.search.strategies import STRATEGIES, Stage, best_trial, final, is_final, make_sampler
 from tunelab.train import resolve_device
 from tunelab.train.population import population_key
 
@@ -87,8 +87,7 @@ class StudyHandle:
         return [Stage.from_raw(raw) for raw in self.study.user_attrs.get(STAGES, [])]
 
     def best(self) -> FrozenTrial | None:
-        best = ranked(self.study.get_trials(deepcopy=False), self.spec)
-        return best[0] if best else None
+        return best_trial(self.study.get_trials(deepcopy=False), self.spec)
 
 
 def _comparable(spec: StudySpec) -> dict[str, Any]:
@@ -225,9 +224,9 @@ class Worker:
 
     def _room(self, trials: list[FrozenTrial], index: int, stage: Stage) -> Literal["ask", "wait", "done"]:
         """Whether the budget and the stage leave room for one more trial now."""
-        busy = sum(counted(t) or t.state == TrialState.RUNNING for t in trials)
-        if self.n_trials is not None and busy >= self.n_trials:
-            return "done"
+        if not stage.final and self._spent(trials):
+            # An open-ended stage that other workers are finishing hands over to the final stage.
+            return "wait" if self.spec.final and stage.n_trials is None and not stage.planned else "done"
         mine = [t for t in trials if t.user_attrs.get("tunelab.stage") == index]
         if not any(t.state == TrialState.WAITING for t in mine):
             if stage.planned:
@@ -236,6 +235,13 @@ class Worker:
             if stage.n_trials is not None and started >= stage.n_trials:
                 return "wait"  # the next stage needs this one's results
         return "ask"
+
+    def _spent(self, trials: list[FrozenTrial]) -> bool:
+        """Whether the search's trial budget is used up (final-stage trials do not count)."""
+        if self.n_trials is None:
+            return False
+        busy = sum((counted(t) or t.state == TrialState.RUNNING) and not is_final(t) for t in trials)
+        return busy >= self.n_trials
 
     def _batchable(self, stage: Stage, batch: list[Prepared]) -> bool:
         """Whether to ask for one more trial to train with ``batch`` as one population.
@@ -247,7 +253,8 @@ class Worker:
             return False
         key = batch[0].key
         runs = sum(len(p.seeds) for p in batch)
-        return key is not None and batch[-1].key == key and runs + self.spec.repeats <= self.spec.population
+        repeats = stage.repeats or self.spec.repeats
+        return key is not None and batch[-1].key == key and runs + repeats <= self.spec.population
 
     def _stage(self, trials: list[FrozenTrial]) -> tuple[int, Stage] | None:
         """The current stage; starts the next one when the current one has finished."""
@@ -257,18 +264,22 @@ class Worker:
             mine = [t for t in trials if t.user_attrs.get("tunelab.stage") == index]
             pending = any(t.state in PENDING for t in mine)
             if stage.n_trials is None and not stage.planned:
-                return index, stage  # open-ended: runs until the study's budget
-            if pending or (not stage.planned and sum(map(counted, mine)) < (stage.n_trials or 0)):
+                if pending or not self._spent(trials):
+                    return index, stage  # open-ended: runs until the study's budget
+            elif pending or (not stage.planned and sum(map(counted, mine)) < (stage.n_trials or 0)):
                 return index, stage
         index = len(raws)
         stage = STRATEGIES[self.spec.strategy.name](self.spec, index, trials)
+        if stage is None and not any(raw.get("final") for raw in raws):
+            stage = final(self.spec, trials)  # after the search: its best again on fresh seeds
         if stage is None:
             return None
         raws.append(stage.to_raw())
         self.study.set_user_attr(STAGES, raws)
+        attrs = {"tunelab.stage": index, "tunelab.stage_name": stage.name}
         for point in stage.points or []:
             self.study.enqueue_trial(
-                point, user_attrs={"tunelab.stage": index, "tunelab.stage_name": stage.name}
+                point, user_attrs=attrs | ({"tunelab.final": True} if stage.final else {})
             )
         return index, stage
 
@@ -313,7 +324,8 @@ class Worker:
             config = self.spec.run_config(overrides, f"trial {trial.number}")
         except ConfigError as exc:
             return Prepared(trial, params, None, [], TrialOutcome("invalid", str(exc)))
-        seeds = [config.train.seed + i for i in range(self.spec.repeats)]
+        first = config.train.seed + stage.seed_offset
+        seeds = [first + i for i in range(stage.repeats or self.spec.repeats)]
         trial.set_user_attr("tunelab.seeds", seeds)
         return Prepared(trial, params, config, seeds)
 
@@ -322,12 +334,17 @@ class Worker:
         for item in batch:
             self.observer.trial_started(item.trial.number, stage.name, item.params)
         ready = [p for p in batch if p.outcome is None]
-        together = len(ready) > 1 or (ready and len(ready[0].seeds) > 1 and ready[0].key is not None)
+        runs = sum(len(p.seeds) for p in ready)
+        together = (
+            1 < runs <= self.spec.population
+            and ready[0].key is not None
+            and all(p.key == ready[0].key for p in ready)
+        )
         heartbeats = [Heartbeat(self.study._storage, p.trial._trial_id) for p in batch]
         try:
             for beat in heartbeats:
                 beat.__enter__()
-            if together and all(p.key == ready[0].key for p in ready):
+            if together:
                 outcomes = self._train_population(ready)
                 for item, outcome in zip(ready, outcomes, strict=True):
                     item.outcome = outcome
@@ -348,12 +365,10 @@ class Worker:
             self._tell(item.trial, item.outcome)
             clear_checkpoints(self.handle.url, self.spec.name, self._chain(item.trial))
         trials = self.study.get_trials(deepcopy=False)
-        best = ranked(trials, self.spec)
+        best = best_trial(trials, self.spec)
         for item in batch:
             assert item.outcome is not None
-            self.observer.trial_finished(
-                item.trial.number, item.outcome, sum(map(counted, trials)), best[0] if best else None
-            )
+            self.observer.trial_finished(item.trial.number, item.outcome, sum(map(counted, trials)), best)
 
     def _on_epoch(self, number: int, epochs: int) -> Callable[[int, Mapping[str, float]], bool]:
         def report(epoch: int, record: Mapping[str, float]) -> bool:

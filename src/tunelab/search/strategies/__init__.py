@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from tunelab.search.strategies.base import Stage, Strategy, completed, make_sampler, ranked
+from tunelab.search.strategies.base import (
+    Stage,
+    Strategy,
+    best_trial,
+    completed,
+    is_final,
+    make_sampler,
+    ranked,
+)
 from tunelab.search.strategies.coarse_to_fine import coarse_to_fine
+from tunelab.search.strategies.final import final
 from tunelab.search.strategies.grid import grid
 from tunelab.search.strategies.listed import listed
 from tunelab.search.strategies.samplers import sampled
@@ -21,4 +30,14 @@ STRATEGIES: dict[str, Strategy] = {
     "coarse_to_fine": coarse_to_fine,
 }
 
-__all__ = ["STRATEGIES", "Stage", "Strategy", "completed", "make_sampler", "ranked"]
+__all__ = [
+    "STRATEGIES",
+    "Stage",
+    "Strategy",
+    "best_trial",
+    "completed",
+    "final",
+    "is_final",
+    "make_sampler",
+    "ranked",
+]

@@ -28,6 +28,9 @@ class Stage:
     sampler: str = "random"
     carried: Mapping[str, Any] = field(default_factory=dict)  # overrides applied before the stage's own
     info: Mapping[str, Any] = field(default_factory=dict)  # shown in status and the report
+    repeats: int | None = None  # seeds per trial; None: the study's repeats
+    seed_offset: int = 0  # the first seed is train.seed + seed_offset
+    final: bool = False  # the best configurations again on fresh seeds, after the search (spec.final)
 
     @property
     def planned(self) -> bool:
@@ -42,6 +45,9 @@ class Stage:
             "sampler": self.sampler,
             "carried": dict(self.carried),
             "info": dict(self.info),
+            "repeats": self.repeats,
+            "seed_offset": self.seed_offset,
+            "final": self.final,
         }
 
     @classmethod
@@ -55,6 +61,9 @@ class Stage:
             sampler=raw["sampler"],
             carried=raw["carried"],
             info=raw["info"],
+            repeats=raw.get("repeats"),
+            seed_offset=raw.get("seed_offset", 0),
+            final=raw.get("final", False),
         )
 
 
@@ -74,6 +83,22 @@ def ranked(trials: Sequence[FrozenTrial], spec: StudySpec) -> list[FrozenTrial]:
     """Completed trials, best first."""
     sign = -1.0 if spec.objective.goal == "maximize" else 1.0
     return sorted(completed(trials), key=lambda t: (sign * float(t.value), t.number))  # type: ignore[arg-type]
+
+
+def is_final(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` belongs to the final stage (a configuration trained again on fresh seeds)."""
+    return bool(trial.user_attrs.get("tunelab.final"))
+
+
+def best_trial(trials: Sequence[FrozenTrial], spec: StudySpec) -> FrozenTrial | None:
+    """The study's answer: the best final-stage trial once there is one, else the best trial.
+
+    A final trial's value is a mean over fresh seeds, free of the luck that made its configuration
+    win the search, so it is preferred over any single search trial.
+    """
+    final = ranked([t for t in trials if is_final(t)], spec)
+    top = final or ranked(trials, spec)
+    return top[0] if top else None
 
 
 def make_sampler(name: str, spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
