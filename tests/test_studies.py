@@ -14,6 +14,7 @@ from optuna.trial import TrialState
 from tunelab.config import read_yaml
 from tunelab.search import load_study, load_study_spec, run_study, validate_study_spec
 from tunelab.search.space import Space
+from tunelab.search.strategies import is_final
 
 REPO = Path(__file__).resolve().parents[1]
 STUDIES = REPO / "studies"
@@ -82,6 +83,7 @@ def test_000_random_search_is_the_papers():
         1e-6,
     )
     assert s.model.batch_norm and s.model.init.scheme == "xavier_uniform"
+    assert (s.final.top, s.final.seeds) == (1, 3)  # beyond the paper: the winner on 3 fresh seeds
 
 
 def test_000_final_is_table_1_and_the_notebooks_model():
@@ -195,7 +197,7 @@ def test_004_staged_is_the_papers(name):
     assert (s.data.val_fraction, s.train.batch_size, s.train.epochs) == (0.1, 512, 50)
     assert (s.train.optimizer.name, s.train.optimizer.lr, s.model.hidden) == ("sgd", 0.01, [512, 256])
     stages = s.strategy.stages
-    assert [st.name for st in stages] == ["optimizer_lr", "dropout", "init", "batch_norm", "final"]
+    assert [st.name for st in stages] == ["optimizer_lr", "dropout", "init", "batch_norm", "table-4"]
     assert len(Space(stages[0].space).grid()) == 9
     varied = {
         "dropout": ("dropout", [0.0, 0.2, 0.5]),
@@ -215,6 +217,25 @@ def test_004_staged_is_the_papers(name):
     final = s.run_config(stages[-1].configs[0].set)
     assert (final.train.optimizer.name, final.train.optimizer.lr, final.model.dropout) == ("adam", 0.001, 0.2)
     assert final.model.init.scheme == "kaiming_uniform" and not final.model.batch_norm
+    assert (s.final.top, s.final.seeds) == (1, 3)
+
+
+def test_004_final_is_table_4_on_both_datasets():
+    s = spec("fashion-mnist-fcn-final.yaml")
+    runs = {c.name: s.run_config(c.set) for c in s.strategy.configs}
+    assert {name: run.data.name for name, run in runs.items()} == {
+        "fashion-mnist": "fashion-mnist",
+        "mnist": "mnist",
+    }
+    for run in runs.values():
+        assert (run.train.optimizer.name, run.train.optimizer.lr, run.model.dropout) == ("adam", 0.001, 0.2)
+        assert (run.model.hidden, run.model.init.scheme, run.model.batch_norm) == (
+            [512, 256],
+            "kaiming_uniform",
+            False,
+        )
+        assert (run.train.epochs, run.train.batch_size, run.data.val_fraction) == (50, 512, 0.1)
+    assert s.repeats == 3
 
 
 # ------------------------------------------------------------------------------------- real runs
@@ -227,25 +248,26 @@ SMALL_LISTED_CNNS = [f"strategy.configs.{i}.set.{SMALL_CNN[0]}" for i in range(4
 # file: (extra overrides, n_trials, the stage of each trial in order)
 C2F = ["strategy.coarse_trials=3", "strategy.fine_trials=1"]
 RUNS = {
-    "mnist-mlp-random-search.yaml": ([], 2, ["random"] * 2),
+    "mnist-mlp-random-search.yaml": ([], 2, ["random"] * 2 + ["final"]),
     "mnist-mlp-000-final.yaml": (["repeats=1"], None, ["listed"] * 2),
-    "mnist-mlp-grid.yaml": ([], None, ["grid"] * 8),
-    "usps-mlp-coarse-to-fine.yaml": (C2F, None, ["coarse"] * 3 + ["fine"]),
-    "usps-cnn-coarse-to-fine.yaml": (C2F, None, ["coarse"] * 3 + ["fine"]),
-    "usps-lcnn-coarse-to-fine.yaml": (C2F, None, ["coarse"] * 3 + ["fine"]),
-    "mnist-nn-models.yaml": ([], None, ["listed"] * 4),
+    "mnist-mlp-grid.yaml": ([], None, ["grid"] * 8 + ["final"]),
+    "usps-mlp-coarse-to-fine.yaml": (C2F, None, ["coarse"] * 3 + ["fine", "final"]),
+    "usps-cnn-coarse-to-fine.yaml": (C2F, None, ["coarse"] * 3 + ["fine", "final"]),
+    "usps-lcnn-coarse-to-fine.yaml": (C2F, None, ["coarse"] * 3 + ["fine", "final"]),
+    "mnist-nn-models.yaml": (["repeats=1"], None, ["listed"] * 4),
     "mnist-cnn-models.yaml": (["repeats=1", *SMALL_LISTED_CNNS], None, ["listed"] * 4),
     "mnist-cnn-staged.yaml": (
         [*SMALL_CNN, "strategy.stages.1.space.train.epochs=[1, 2]"],  # the paper's 5 and 10: too slow here
         None,
-        ["optimizer_lr"] * 8 + ["batch_epochs"] * 6,
+        ["optimizer_lr"] * 8 + ["batch_epochs"] * 6 + ["final"],
     ),
     "fashion-mnist-fcn-staged.yaml": (
         [],
         None,
-        ["optimizer_lr"] * 9 + ["dropout"] * 3 + ["init"] * 4 + ["batch_norm"] * 2 + ["final"],
+        ["optimizer_lr"] * 9 + ["dropout"] * 3 + ["init"] * 4 + ["batch_norm"] * 2 + ["table-4", "final"],
     ),
     "mnist-fcn-staged.yaml": ([], 9, ["optimizer_lr"] * 9),  # the same stages as on Fashion-MNIST
+    "fashion-mnist-fcn-final.yaml": (["repeats=1"], None, ["listed"] * 2),
 }
 
 
@@ -268,7 +290,9 @@ def test_paper_study_runs_on_real_data(name, tmp_path):
         metrics = trial.user_attrs["tunelab.metrics"]
         assert 0.0 <= metrics["val_accuracy"] <= 1.0 and 0.0 <= metrics["test_accuracy"] <= 1.0
         assert metrics["epochs"] == trial.user_attrs["tunelab.overrides"].get("train.epochs", 1)
-    assert result.best is not None and result.best.value == max(t.value for t in ran)
+    finals = [t for t in ran if is_final(t)]  # once there is a final stage, the answer comes from it
+    assert result.best is not None and result.best.value == max(t.value for t in finals or ran)
+    assert [len(t.user_attrs["tunelab.seeds"]) for t in finals] == [3] * len(finals)
     if stages[-1] == "fine":  # coarse_to_fine: the fine stage searched inside the bounds it stored
         bounds = load_study(tmp_path).stages()[1].info["bounds"]
         fine = ran[-1].user_attrs["tunelab.overrides"]
