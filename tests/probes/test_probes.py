@@ -210,3 +210,20 @@ def test_cli_probe_command(tmp_path):
     assert (out / "index.md").is_file() and (out / "dropout.svg").is_file()
     bad = CliRunner().invoke(app, ["probe", "nope", str(run_file)])
     assert isinstance(bad.exception, ConfigError)
+
+
+def test_report_shows_a_probe_folders_figures_and_tables(study_dir, tmp_path):
+    from tunelab.analysis.report import build_report
+    from tunelab.search import load_study
+
+    probes = tmp_path / "probes"
+    run_probe("dropout", study_dir, probes, epochs=1)
+    run_probe("correlation", study_dir, probes)
+    page = build_report(load_study(study_dir), tmp_path / "report", probes=[probes]).read_text()
+    assert ">Probes<" in page
+    for name in ("dropout", "correlation"):
+        assert (tmp_path / "report" / "figures" / f"probe_{name}.png").is_file()
+        summary = pd.read_csv(tmp_path / "report" / "tables" / f"probe_{name}.csv")
+        assert len(summary) >= 1
+    with pytest.raises(ConfigError, match="no probe tables here"):
+        build_report(load_study(study_dir), tmp_path / "again", probes=[tmp_path / "report"])

@@ -41,6 +41,14 @@ def report(
             show_default=False,
         ),
     ] = None,
+    probes: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--probes",
+            help="A folder written by 'tunelab probe': its figures and tables (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
     top_k: Annotated[
         int, typer.Option("--top-k", min=1, help="Trials whose learning curves are drawn (best first).")
     ] = 5,
@@ -58,7 +66,14 @@ def report(
             raise ConfigError(f"--baselines {folder}: not a folder written by 'tunelab baselines'")
     handle = load_study(study, storage)
     target = out or handle.out_dir / "report"
-    path = build_report(handle, target, baselines=baselines or [], top_k=top_k, ensembles=ensembles or [])
+    path = build_report(
+        handle,
+        target,
+        baselines=baselines or [],
+        top_k=top_k,
+        ensembles=ensembles or [],
+        probes=probes or [],
+    )
     Console(stderr=True).print(
         f"report written to {path} (and report.md, tables/, figures/)", highlight=False
     )

@@ -47,20 +47,29 @@ def build_report(
     top_k: int = 5,
     q: float = 0.2,
     ensembles: Sequence[str | Path] = (),
+    probes: Sequence[str | Path] = (),
 ) -> Path:
     """Write the report of an open study into ``out_dir``; returns the path of ``report.html``.
 
-    ``baselines`` and ``ensembles`` are folders written by ``tunelab baselines`` / ``tunelab ensemble``;
-    ``top_k`` trials get learning curves;
+    ``baselines``, ``ensembles`` and ``probes`` are folders written by ``tunelab baselines`` /
+    ``tunelab ensemble`` / ``tunelab probe``; ``top_k`` trials get learning curves;
     ``q`` is the share of best trials whose parameter densities are set against all trials'.
     """
     from tunelab.baselines import BaselineResults
     from tunelab.ensembles import EnsembleResult
+    from tunelab.probes import load_probes
 
     loaded = [BaselineResults.load(path) for path in baselines]
     votes = [EnsembleResult.load(path) for path in ensembles]
+    diagnostics = [(Path(path), load_probes(path)) for path in probes]
     return write_report(
-        StudyData.from_handle(handle), Path(out_dir), loaded, top_k=top_k, q=q, ensembles=votes
+        StudyData.from_handle(handle),
+        Path(out_dir),
+        loaded,
+        top_k=top_k,
+        q=q,
+        ensembles=votes,
+        probes=diagnostics,
     )
 
 
@@ -71,9 +80,10 @@ def write_report(
     top_k: int = 5,
     q: float = 0.2,
     ensembles: Sequence[Any] = (),
+    probes: Sequence[tuple[Path, Any]] = (),
 ) -> Path:
     """Write every format of the report of ``data`` into ``out_dir``."""
-    sections = report_sections(data, baselines, top_k=top_k, q=q, ensembles=ensembles)
+    sections = report_sections(data, baselines, top_k=top_k, q=q, ensembles=ensembles, probes=probes)
     tables_dir, figures_dir = out_dir / "tables", out_dir / "figures"
     _clear_previous(out_dir)
     tables_dir.mkdir(parents=True, exist_ok=True)
@@ -107,8 +117,12 @@ def report_sections(
     top_k: int = 5,
     q: float = 0.2,
     ensembles: Sequence[Any] = (),
+    probes: Sequence[tuple[Path, Any]] = (),
 ) -> list[Section]:
-    """The report's sections, in order; those that do not apply are left out."""
+    """The report's sections, in order; those that do not apply are left out.
+
+    ``probes`` pairs each probe folder with what :func:`tunelab.probes.load_probes` read from it.
+    """
     builders = [
         _summary(data),
         _results(data),
@@ -123,6 +137,7 @@ def report_sections(
         _final(data),
         _baselines(data, baselines),
         _ensembles(ensembles),
+        _probes(probes),
         _provenance(data),
     ]
     return [s for s in builders if s is not None and s.blocks]
@@ -392,6 +407,22 @@ def _ensembles(ensembles: Sequence[Any]) -> Section | None:
         )
         blocks.append(TableItem(f"ensemble_{i}", table, f"Ensemble {i}: members, weights and accuracy"))
     return Section("Ensembles", blocks)
+
+
+def _probes(folders: Sequence[tuple[Path, Any]]) -> Section | None:
+    """Each probe's figure and summary table (paper 002's diagnostics), folder by folder."""
+    if not folders:
+        return None
+    from tunelab.probes.plots import FIGURES
+
+    blocks: list[str | TableItem | FigureItem] = []
+    for i, (folder, loaded) in enumerate(folders, start=1):
+        prefix = f"probe{i}_" if len(folders) > 1 else "probe_"
+        blocks.append(f"Probes in `{folder}` (each variant trained for the same number of epochs):")
+        for probe, table in loaded:
+            blocks.append(FigureItem(prefix + probe.name, FIGURES[probe.name](table), probe.title + "."))
+            blocks.append(TableItem(prefix + probe.name, probe.summarize(table), probe.title))
+    return Section("Probes", blocks)
 
 
 def _clear_previous(out_dir: Path) -> None:

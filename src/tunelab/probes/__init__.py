@@ -101,6 +101,16 @@ def write_index(folder: Path, latest: dict[str, ProbeResult]) -> Path:
     return path
 
 
+def load_probes(folder: str | Path) -> list[tuple[Probe, pd.DataFrame]]:
+    """The probes whose tables ``run_probe`` wrote into ``folder``, in the order of :data:`PROBES`."""
+    folder = Path(folder)
+    found = [(probe, folder / f"{name}.csv") for name, probe in PROBES.items()]
+    loaded = [(probe, pd.read_csv(csv)) for probe, csv in found if csv.is_file()]
+    if not loaded:
+        raise ConfigError(f"{folder}: no probe tables here (a folder written by 'tunelab probe')")
+    return loaded
+
+
 def _markdown(frame: pd.DataFrame) -> str:
     """A Markdown table (numbers to 4 significant digits), without the optional tabulate package."""
 
@@ -113,4 +123,4 @@ def _markdown(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows])
 
 
-__all__ = ["PROBES", "Probe", "ProbeResult", "run_probe", "write_index"]
+__all__ = ["PROBES", "Probe", "ProbeResult", "load_probes", "run_probe", "write_index"]
