@@ -133,9 +133,9 @@ def test_002_architectures():
         (64, 3, "same", "max"),
     ]
     lcnn = spec("usps-lcnn-coarse-to-fine.yaml").model
-    assert [(b.filters, b.kernel, b.stride, b.padding, b.pool) for b in lcnn.blocks] == [
-        (8, 3, 1, "valid", None),
-        (16, 3, 2, "valid", "max"),
+    assert [(b.filters, b.kernel, b.stride, b.padding, b.pool, b.bias) for b in lcnn.blocks] == [
+        (8, 3, 1, "valid", None, False),
+        (16, 3, 2, "valid", "max", False),
     ]
     assert cnn.dense == lcnn.dense == [128] and cnn.dense_activation == lcnn.dense_activation == "tanh"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -138,6 +138,7 @@ class BlockConfig(_Frozen):
     pool_size: PositiveInt = 2
     batch_norm: bool = False
     dropout: Probability = 0.0
+    bias: bool = Field(True, description="a bias per filter (per output position for lcnn)")
 
 
 class _SpatialConfig(_Frozen):
@@ -273,6 +274,10 @@ class EarlyStoppingConfig(_Frozen):
     restore_best: bool = True
 
 
+CompileMode = Literal["default", "reduce-overhead", "max-autotune"]
+COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
+
+
 class TrainConfig(_Frozen):
     """How the network is trained."""
 
@@ -289,12 +294,30 @@ class TrainConfig(_Frozen):
     precision: Literal["fp32", "bf16"] = Field(
         "fp32", description="bf16: bfloat16 autocast of the forward pass (fast on recent GPUs)"
     )
-    compile: bool = Field(False, description="torch.compile the model for training (worth it for long runs)")
+    compile: bool | CompileMode = Field(
+        False,
+        description="torch.compile the model for training: false, true (= default) or a mode; "
+        "reduce-overhead adds CUDA graphs on a GPU (worth it for long runs)",
+    )
 
     @field_validator("schedule", mode="before")
     @classmethod
     def _schedule_str(cls, value: Any) -> Any:
         return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _compile(cls, value: Any) -> Any:
+        if isinstance(value, bool) or value in COMPILE_MODES:
+            return value
+        modes = ", ".join(COMPILE_MODES[:-1]) + f" or {COMPILE_MODES[-1]}"
+        raise ValueError(f"must be false, true or a torch.compile mode: {modes}")
+
+    def compile_mode(self) -> CompileMode | None:
+        """The torch.compile mode to train with, or None: train the model as it is."""
+        if self.compile is False:
+            return None
+        return "default" if self.compile is True else self.compile
 
     @field_validator("device")
     @classmethod

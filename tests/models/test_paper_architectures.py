@@ -123,17 +123,21 @@ def test_002_usps_cnn():
     assert upto(model, "pool2")(x).shape == (1, 64, 4, 4)
 
 
-def test_002_usps_lcnn_shapes_and_count():
+@pytest.mark.parametrize("bias", [True, False])
+def test_002_usps_lcnn_shapes_and_count(bias):
     cfg = LCNNConfig(
         blocks=[
-            BlockConfig(filters=8, kernel=3, padding="valid"),
-            BlockConfig(filters=16, kernel=3, stride=2, padding="valid", pool="max"),
+            BlockConfig(filters=8, kernel=3, padding="valid", bias=bias),
+            BlockConfig(filters=16, kernel=3, stride=2, padding="valid", pool="max", bias=bias),
         ],
         dense=[128],
         dense_activation="tanh",
     )
     expected = local(1, 8, 3, 14, 14) + local(8, 16, 3, 6, 6) + dense(16 * 3 * 3, 128) + dense(128, 10)
+    if not bias:  # the notebook's LocallyConnected2d(bias=False): 8·14·14 + 16·6·6 fewer parameters
+        expected -= 8 * 14 * 14 + 16 * 6 * 6
     model = check(cfg, USPS, expected)
+    assert (model.local1.bias is not None) is bias
     assert model.local1.output_size == (14, 14)
     assert model.local2.input_size == (14, 14)
     assert model.local2.output_size == (6, 6)

@@ -52,9 +52,11 @@ def _block(
     n = index + 1
     layer: nn.Module
     if kind == "conv":
-        layer = nn.Conv2d(channels, block.filters, k, stride=stride, padding=pad)
+        layer = nn.Conv2d(channels, block.filters, k, stride=stride, padding=pad, bias=block.bias)
     else:
-        layer = LocallyConnected2d(channels, block.filters, (height, width), k, stride=stride, padding=pad)
+        layer = LocallyConnected2d(
+            channels, block.filters, (height, width), k, stride=stride, padding=pad, bias=block.bias
+        )
     layers: list[tuple[str, nn.Module]] = [(f"{kind}{n}", layer)]
     if block.batch_norm or batch_norm:
         layers.append((f"bn{n}", nn.BatchNorm2d(block.filters)))
