@@ -61,22 +61,32 @@ def canonical_epochs(
         batch_size=config.train.batch_size,
         shuffle=True,
     )
-    times = []
-    for _ in range(epochs):
-        model.train()
-        start = time.perf_counter()
-        running_loss = 0.0
-        for x, y in loader:
-            x, y = x.to(device), y.to(device)
-            optimizer.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            optimizer.step()
-            running_loss += loss.item()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return times
+    return [canonical_epoch(model, optimizer, loader, device) for _ in range(epochs)]
+
+
+def canonical_epoch(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader: DataLoader,
+    device: torch.device,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+) -> float:
+    """One epoch of the tutorial loop (a ``scheduler`` steps after every batch); its seconds."""
+    model.train()
+    start = time.perf_counter()
+    running_loss = 0.0
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        running_loss += loss.item()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
 
 
 def tunelab_epochs(config: RunConfig, splits, device: torch.device) -> list[float]:

@@ -7,6 +7,7 @@ import torch
 
 from tunelab.config import RunConfig, validate_run_config
 from tunelab.data import load_splits
+from tunelab.errors import ConfigError
 from tunelab.train import evaluate, train
 
 
@@ -222,3 +223,60 @@ def test_bf16_autocast_trains_to_a_similar_accuracy():
     fp32, bf16 = train(cfg("fp32"), splits), train(cfg("bf16"), splits)
     assert bf16.status == "completed"
     assert bf16.test.accuracy == pytest.approx(fp32.test.accuracy, abs=0.03)
+
+
+def compile_config(compile):
+    return validate_run_config(
+        {
+            "data": {"name": "digits", "normalize": "standardize"},
+            "model": {"kind": "mlp", "hidden": [32]},  # no dropout: compiled code draws other masks
+            "train": {"epochs": 1, "optimizer": "adam", "device": "cpu", "compile": compile},
+        }
+    )
+
+
+def test_a_compiled_run_trains_like_an_uncompiled_one():  # inductor compiles C++ (gcc) on a CPU: slowish
+    eager_config, compiled_config = compile_config(False), compile_config("default")
+    splits = load_splits(eager_config.data)
+    eager, compiled = train(eager_config, splits), train(compiled_config, splits)
+    assert compiled.status == "completed"
+    assert compiled.history[0]["train_loss"] == pytest.approx(eager.history[0]["train_loss"], rel=1e-3)
+    assert compiled.test.accuracy == pytest.approx(eager.test.accuracy, abs=0.02)
+
+
+def test_the_loop_passes_the_compile_mode_to_torch_compile(monkeypatch, splits):
+    modes = []
+
+    def fake_compile(model, mode=None):
+        modes.append(mode)
+        return model
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    train(compile_config(False), splits)
+    assert modes == []
+    for value in (True, "reduce-overhead", "max-autotune"):
+        train(compile_config(value), splits)
+    assert modes == ["default", "reduce-overhead", "max-autotune"]
+
+
+@pytest.mark.parametrize(
+    ("value", "mode"),
+    [
+        (False, None),
+        (True, "default"),
+        ("default", "default"),
+        ("reduce-overhead", "reduce-overhead"),
+        ("max-autotune", "max-autotune"),
+    ],
+)
+def test_compile_accepts_a_bool_or_a_torch_compile_mode(value, mode):
+    assert compile_config(value).train.compile_mode() == mode
+
+
+@pytest.mark.parametrize("value", ["fast", "reduce_overhead", None, 1])
+def test_an_unknown_compile_mode_is_one_sentence_naming_the_field(value):
+    with pytest.raises(ConfigError) as info:
+        compile_config(value)
+    message = str(info.value)
+    assert message.startswith("config: train.compile: must be false, true or a torch.compile mode")
+    assert "reduce-overhead" in message and len(message.splitlines()) == 1

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -58,12 +59,23 @@ def run_local_workers(
             p.wait()
         raise
     _report(handle, observer, seen)
-    failed = [p for p in procs if p.returncode != 0]
+    failed = [i for i, p in enumerate(procs) if p.returncode != 0]
     if failed:
-        message = (failed[0].stderr.read() if failed[0].stderr else "").strip().splitlines()
-        raise TunelabError(
-            f"{len(failed)} of {k} workers failed: " + (message[-1] if message else "no message")
+        first = failed[0]
+        log_path = logs / f"worker-{first}.log"  # the workers' stderr went there, not to a pipe
+        message = (
+            _last_line(log_path) or f"worker {first} exited with code {procs[first].returncode}, no message"
         )
+        raise TunelabError(f"{len(failed)} of {k} workers failed: {message} (see {log_path})")
+
+
+def _last_line(log: Path) -> str:
+    """The last line a worker wrote to its log (its error), without the CLI's ``error:`` prefix."""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1].removeprefix("error: ") if lines else ""
 
 
 def _report(handle: StudyHandle, observer: Any, seen: set[int]) -> None:
