@@ -62,6 +62,31 @@ def test_four_workers_run_a_16_point_grid_exactly_once(tmp_path, study_name):
     assert len(workers) > 1  # the work was shared
 
 
+def test_three_workers_spend_the_budget_then_share_the_final_stage_once(tmp_path, study_name):
+    overrides = [
+        f"--set=name={study_name}",
+        "--set=train.epochs=2",
+        "--set=population=1",
+        "--set=final.top=2",
+        "--set=final.seeds=2",
+    ]
+    cmd = [sys.executable, "-m", "tunelab.cli", "run", str(EXAMPLES / "digits-random.yaml"), "--storage", URL]
+    cmd += ["--out", str(tmp_path), "--workers", "3", "--n-trials", "6", "-q", *overrides]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    handle = load_study(tmp_path, storage=URL)
+    trials = handle.study.get_trials()
+    final = [t for t in trials if t.user_attrs.get("tunelab.final")]
+    search = [t for t in trials if not t.user_attrs.get("tunelab.final")]
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 8
+    assert len(search) == 6 and len(final) == 2  # the budget is the search's; the final stage ran once
+    assert sorted(t.params["final"] for t in final) == sorted(
+        f"trial {n}" for n in handle.stages()[-1].info["from_trials"]
+    )
+    assert all(t.user_attrs["tunelab.seeds"] == [1, 2] for t in final)
+    assert handle.best().number in {t.number for t in final}
+
+
 def wait_for_checkpoint(study: str, timeout: float = 120.0) -> None:
     import time
 
