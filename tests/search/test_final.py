@@ -54,6 +54,10 @@ def test_random_search_then_its_best_two_on_three_fresh_seeds(tmp_path):
     assert "<h2>Final configurations</h2>" in html or ">Final configurations<" in html
     shown = pd.read_csv(tmp_path / "report" / "tables" / "final.csv")
     assert len(shown) == 2 and "fresh seeds" in html
+    # The search's own analyses leave the final trials out: importance and correlations are computed.
+    correlations = pd.read_csv(tmp_path / "report" / "tables" / "correlations.csv")
+    assert "final" not in set(correlations["parameter"]) and len(correlations) == 3
+    assert (tmp_path / "report" / "tables" / "importance.csv").is_file()
 
     # Running again adds nothing: the search's budget is spent and the final stage is done.
     again = run_study(

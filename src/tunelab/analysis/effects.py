@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from scipy import stats
 
 from tunelab.analysis.summaries import StudyData
+from tunelab.search.strategies.base import ranked
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Importance:
 
 def param_importance(data: StudyData, seed: int = 0) -> Importance:
     """fANOVA importance of the parameters every completed trial has and that vary between trials."""
-    done = [t for t in data.trials if t.state == TrialState.COMPLETE and t.value is not None]
+    done = [t for t in data.searched if t.state == TrialState.COMPLETE and t.value is not None]
     empty = pd.DataFrame(columns=["parameter", "importance"])
     if len(done) < 2:
         return Importance(empty, "importance needs at least two completed trials")
@@ -93,7 +94,7 @@ def correlations(data: StudyData) -> pd.DataFrame:
     categorical gives one row per choice, correlating the objective with "trial used this choice"
     (``kind`` one-hot). Fewer than three trials, or a constant column, give NaN.
     """
-    done = [t for t in data.trials if t.state == TrialState.COMPLETE and t.value is not None]
+    done = [t for t in data.searched if t.state == TrialState.COMPLETE and t.value is not None]
     rows: list[dict[str, Any]] = []
     for name in data.param_names():
         have = [t for t in done if name in t.params]
@@ -153,7 +154,7 @@ def densities(data: StudyData, q: float = 0.2, points: int = 200) -> list[Densit
     A coarse-to-fine study uses its coarse (random) stage only, as paper 002 did to set the fine
     ranges, and carries each parameter's fine range in ``bounds``.
     """
-    trials = data.ranked
+    trials = ranked(data.searched, data.spec)
     bounds: dict[str, Any] = {}
     if data.spec.strategy.name == "coarse_to_fine":
         trials = [t for t in trials if t.user_attrs.get("tunelab.stage") == 0]

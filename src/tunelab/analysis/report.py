@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from optuna.trial import TrialState
 
 from tunelab import __version__
 from tunelab.analysis import effects, plots, stages
@@ -250,7 +251,7 @@ def _search(data: StudyData) -> Section:
         ),
         TableItem("history", history, "Optimization history", show=False),
     ]
-    values = [t.value for t in data.ranked if t.value is not None]
+    values = [t.value for t in data.searched if t.state == TrialState.COMPLETE and t.value is not None]
     if values:
         curve = expected_best_curve(values, data.goal)
         blocks.append(

@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tunelab.search.results import trial_row
 from tunelab.search.spec import StudySpec
-from tunelab.search.strategies.base import Stage, best_trial, ranked
+from tunelab.search.strategies.base import Stage, best_trial, is_final, ranked
 from tunelab.train.metrics import metrics_from_confusion
 
 if TYPE_CHECKING:
@@ -67,6 +67,15 @@ class StudyData:
         return ranked(self.trials, self.spec)
 
     @property
+    def searched(self) -> list[FrozenTrial]:
+        """The search's trials: all but the final stage's (the best configurations again, on fresh seeds).
+
+        What describes the search (parameter effects, densities, grouped metrics, the expected best
+        against the budget) is computed from these.
+        """
+        return [t for t in self.trials if not is_final(t)]
+
+    @property
     def best(self) -> FrozenTrial | None:
         """The final stage's best once there is one (a mean over fresh seeds), else the best trial."""
         return best_trial(self.trials, self.spec)
@@ -76,8 +85,8 @@ class StudyData:
         return pd.DataFrame([trial_row(t) for t in self.trials])
 
     def param_names(self) -> list[str]:
-        """Every parameter some trial drew, in first-seen order."""
-        return list(dict.fromkeys(name for t in self.trials for name in t.params))
+        """Every parameter some search trial drew, in first-seen order."""
+        return list(dict.fromkeys(name for t in self.searched for name in t.params))
 
 
 def status_of(trial: FrozenTrial) -> str:
@@ -272,7 +281,7 @@ def optimization_history(data: StudyData) -> pd.DataFrame:
 # ------------------------------------------------------------------------- grouped (paper 001)
 def group_params(data: StudyData, max_values: int = 6) -> list[str]:
     """Parameters with 2 to ``max_values`` distinct values among completed trials: worth grouping by."""
-    done = [t for t in data.trials if t.state == TrialState.COMPLETE]
+    done = [t for t in data.searched if t.state == TrialState.COMPLETE]
     chosen = []
     for name in data.param_names():
         values = {_key(t.params[name]) for t in done if name in t.params}
@@ -284,7 +293,7 @@ def group_params(data: StudyData, max_values: int = 6) -> list[str]:
 def grouped_metrics(data: StudyData, param: str) -> pd.DataFrame:
     """Completed trials grouped by one parameter's value: mean and std of time, test accuracy and loss."""
     rows = []
-    for trial in data.trials:
+    for trial in data.searched:
         if trial.state != TrialState.COMPLETE or param not in trial.params:
             continue
         metrics = trial.user_attrs.get("tunelab.metrics") or {}
@@ -309,7 +318,7 @@ def grouped_metrics(data: StudyData, param: str) -> pd.DataFrame:
 
 def scatter_points(data: StudyData) -> pd.DataFrame:
     """Completed trials' validation accuracy and loss (and test metrics, time and parameters)."""
-    table = results_table(data, [t for t in data.trials if t.state == TrialState.COMPLETE])
+    table = results_table(data, [t for t in data.searched if t.state == TrialState.COMPLETE])
     return table.drop(columns=[c for c in table if c.endswith("_ci95")])
 
 
