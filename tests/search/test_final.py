@@ -58,6 +58,8 @@ def test_random_search_then_its_best_two_on_three_fresh_seeds(tmp_path):
     correlations = pd.read_csv(tmp_path / "report" / "tables" / "correlations.csv")
     assert "final" not in set(correlations["parameter"]) and len(correlations) == 3
     assert (tmp_path / "report" / "tables" / "importance.csv").is_file()
+    provenance = pd.read_csv(tmp_path / "report" / "tables" / "provenance.csv")
+    assert "digits" in provenance.set_index("item").loc["dataset sha256", "value"]  # the data it read
 
     # Running again adds nothing: the search's budget is spent and the final stage is done.
     again = run_study(

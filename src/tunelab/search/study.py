@@ -175,7 +175,12 @@ class Worker:
     def splits(self, config: RunConfig) -> Splits:
         if config.data not in self._splits:
             self._splits[config.data] = load_splits(config.data, device=self.device, data_dir=self.data_dir)
-            self._provenance["dataset_sha256"] = dict(self._splits[config.data].checksums)
+            checksums = dict(self._splits[config.data].checksums)
+            self._provenance["dataset_sha256"] = checksums
+            stored = dict(self.study.user_attrs.get("tunelab.provenance") or {})
+            known = dict(stored.get("dataset_sha256") or {})
+            if known | checksums != known:  # the study's provenance names every data file it read
+                self.study.set_user_attr("tunelab.provenance", stored | {"dataset_sha256": known | checksums})
         return self._splits[config.data]
 
     def run(self) -> None:
