@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
+from torch.optim import adam, rmsprop, sgd
 
 from tunelab.config import OptimizerConfig, PlateauSchedule, RunConfig
 from tunelab.data import Splits
@@ -49,8 +50,14 @@ def population_key(config: RunConfig) -> tuple[Any, ...] | None:
 
 
 class PopulationOptimizer:
-    """SGD, Adam, AdamW or RMSprop over stacked parameters, with a learning rate (and momentum, betas,
-    weight decay) per member; the arithmetic follows ``torch.optim`` step for step."""
+    """SGD, Adam, AdamW or RMSprop over stacked parameters, each member with its own learning rate,
+    momentum, betas, epsilon and weight decay.
+
+    Each member's slice of the stacked tensors goes through ``torch.optim``'s own functional step,
+    fused where the single-run loop's optimizer is (:func:`~tunelab.train.loop.make_optimizer`): a
+    member follows the arithmetic of a lone run, and one call per member replaces a dozen element-wise
+    operations per layer.
+    """
 
     def __init__(self, params: dict[str, torch.Tensor], configs: Sequence[OptimizerConfig]) -> None:
         names = {c.name for c in configs}
@@ -58,74 +65,85 @@ class PopulationOptimizer:
             raise ValueError(f"a population needs one optimizer, got {sorted(names)}")
         self.name = names.pop()
         self.params = params
+        self.configs = list(configs)
         device = next(iter(params.values())).device
-
-        def column(values: list[float]) -> torch.Tensor:
-            return torch.tensor(values, device=device, dtype=torch.float32)
-
-        self.momentum = column([c.momentum for c in configs])
-        self.weight_decay = column([c.weight_decay for c in configs])
-        self.beta1 = column([c.betas[0] for c in configs])
-        self.beta2 = column([c.betas[1] for c in configs])
-        default_eps = 1e-8
-        self.eps = column([c.eps if c.eps is not None else default_eps for c in configs])
-        self.nesterov = configs[0].nesterov
-        self.state: dict[str, dict[str, torch.Tensor]] = {name: {} for name in params}
-        self.steps = 0
+        self.fused = self.name != "rmsprop" and device.type in ("cpu", "cuda")
+        kinds = {
+            "sgd": ("momentum",),
+            "adam": ("exp_avg", "exp_avg_sq"),
+            "adamw": ("exp_avg", "exp_avg_sq"),
+            "rmsprop": ("square_avg", "grad_avg", "momentum"),
+        }[self.name]
+        self.state = {kind: {k: torch.zeros_like(p) for k, p in params.items()} for kind in kinds}
+        # torch.optim keeps the step count of a fused optimizer on the device, of the others on the CPU
+        where = device if self.fused else torch.device("cpu")
+        self.counts = [[torch.zeros((), device=where) for _ in params] for _ in configs]
 
     def keep(self, rows: list[int], params: dict[str, torch.Tensor]) -> None:
         """Keep only the members in ``rows`` (the others have finished), with ``params`` their weights."""
-        index = torch.tensor(rows, device=self.momentum.device)
-        for name in ("momentum", "weight_decay", "beta1", "beta2", "eps"):
-            setattr(self, name, getattr(self, name)[index])
-        self.state = {k: {s: t[index] for s, t in state.items()} for k, state in self.state.items()}
+        self.configs = [self.configs[r] for r in rows]
+        self.counts = [self.counts[r] for r in rows]
+        self.state = {kind: {k: t[rows] for k, t in state.items()} for kind, state in self.state.items()}
         self.params = params
 
-    @staticmethod
-    def _per_member(value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        return value.view(-1, *([1] * (like.dim() - 1)))
+    def _slices(self, kind: str, row: int) -> list[torch.Tensor]:
+        return [t[row] for t in self.state[kind].values()]
 
     @torch.no_grad()
-    def step(self, grads: Sequence[torch.Tensor], lr: torch.Tensor) -> None:
-        self.steps += 1
-        t = self.steps
-        for (name, p), g in zip(self.params.items(), grads, strict=True):
-            state = self.state[name]
-
-            def v(x: torch.Tensor, like: torch.Tensor = p) -> torch.Tensor:
-                return self._per_member(x, like)
-
-            if self.name == "adamw":
-                p.mul_(1 - v(lr) * v(self.weight_decay))
-            elif bool((self.weight_decay != 0).any()):
-                g = g + v(self.weight_decay) * p
+    def step(self, grads: Sequence[torch.Tensor], lrs: Sequence[float]) -> None:
+        """One step of every member, ``lrs[i]`` the learning rate of the member in row ``i``."""
+        fused = True if self.fused else None
+        for row, (c, lr) in enumerate(zip(self.configs, lrs, strict=True)):
+            params = [p[row] for p in self.params.values()]
+            member = [g[row] for g in grads]
             match self.name:
                 case "sgd":
-                    if bool((self.momentum != 0).any()):
-                        buf = state.get("momentum")
-                        buf = g.clone() if buf is None else buf.mul_(v(self.momentum)).add_(g)
-                        state["momentum"] = buf
-                        g = g + v(self.momentum) * buf if self.nesterov else buf
-                    p.sub_(v(lr) * g)
+                    buffers = self._slices("momentum", row) if c.momentum else [None] * len(params)
+                    sgd.sgd(
+                        params,
+                        member,
+                        buffers,
+                        fused=fused,
+                        weight_decay=c.weight_decay,
+                        momentum=c.momentum,
+                        lr=lr,
+                        dampening=0.0,
+                        nesterov=c.nesterov,
+                        maximize=False,
+                    )
                 case "adam" | "adamw":
-                    m = state.setdefault("m", torch.zeros_like(p))
-                    s = state.setdefault("v", torch.zeros_like(p))
-                    m.lerp_(g, 1 - v(self.beta1))
-                    s.mul_(v(self.beta2)).add_((1 - v(self.beta2)) * g * g)
-                    correction1 = 1 - v(self.beta1) ** t
-                    correction2 = 1 - v(self.beta2) ** t
-                    denom = (s.sqrt() / correction2.sqrt()).add_(v(self.eps))
-                    p.sub_(v(lr) / correction1 * m / denom)
+                    adam.adam(
+                        params,
+                        member,
+                        self._slices("exp_avg", row),
+                        self._slices("exp_avg_sq", row),
+                        [],
+                        self.counts[row],
+                        fused=fused,
+                        decoupled_weight_decay=self.name == "adamw",
+                        amsgrad=False,
+                        beta1=c.betas[0],
+                        beta2=c.betas[1],
+                        lr=lr,
+                        weight_decay=c.weight_decay,
+                        eps=1e-8 if c.eps is None else c.eps,
+                        maximize=False,
+                    )
                 case "rmsprop":
-                    s = state.setdefault("square_avg", torch.zeros_like(p))
-                    s.mul_(0.99).add_(0.01 * g * g)  # torch's default alpha
-                    avg = s.sqrt().add_(v(self.eps))
-                    if bool((self.momentum != 0).any()):
-                        buf = state.setdefault("momentum", torch.zeros_like(p))
-                        buf.mul_(v(self.momentum)).add_(g / avg)
-                        p.sub_(v(lr) * buf)
-                    else:
-                        p.sub_(v(lr) * g / avg)
+                    rmsprop.rmsprop(
+                        params,
+                        member,
+                        self._slices("square_avg", row),
+                        self._slices("grad_avg", row),
+                        self._slices("momentum", row),
+                        self.counts[row],
+                        lr=lr,
+                        alpha=0.99,  # torch's default, as make_optimizer leaves it
+                        eps=1e-8 if c.eps is None else c.eps,
+                        weight_decay=c.weight_decay,
+                        momentum=c.momentum,
+                        centered=False,
+                    )
 
 
 def train_population(
@@ -202,11 +220,14 @@ def train_population(
                 .view(len(slots), -1)
                 .mean(1)
             )
-            grads = torch.autograd.grad(losses.sum(), list(params.values()))
-            if layer_names:
+            # contiguous: vmap's gradients can be strided, which torch 2.13's fused CPU SGD misreads
+            grads = [g.contiguous() for g in torch.autograd.grad(losses.sum(), list(params.values()))]
+            if layer_names:  # mean |g| of each member's layer: its L1 norm over the layer's size
                 by_name = dict(zip(params, grads, strict=True))
-                grad_sum += torch.stack([by_name[n].abs().flatten(1).mean(1) for n in layer_names], dim=1)
-            optimizer.step(grads, torch.tensor([lr_now(m) for m in slots], device=device))
+                grad_sum += torch.stack(
+                    [torch.linalg.vector_norm(by_name[n].flatten(1), 1, dim=1) for n in layer_names], dim=1
+                ) / torch.tensor([by_name[n][0].numel() for n in layer_names], device=device)
+            optimizer.step(grads, [lr_now(m) for m in slots])
             loss_sum += losses.detach() * index.shape[1]
             correct += (logits.argmax(dim=2) == y).sum(dim=1)
             step += 1
