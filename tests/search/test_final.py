@@ -82,15 +82,3 @@ def test_final_follows_a_planned_strategy_and_trains_its_seeds_as_one_population
     assert len(trials) == 8 + 1 and len(finals) == 1
     assert finals[0].user_attrs["tunelab.seeds"] == [2, 3]  # after the search's seeds 0 and 1
     assert {r["population"] for r in finals[0].user_attrs["tunelab.runs"]} == {2}
-
-
-def test_population_one_trains_repeats_one_by_one(tmp_path):
-    result = run_study(
-        EXAMPLES / "digits-grid.yaml",
-        out=tmp_path,
-        n_trials=1,
-        overrides=["train.epochs=1", "repeats=2", "population=1"],
-    )
-    (trial,) = result.study.get_trials(states=(TrialState.COMPLETE,))
-    assert [r["seed"] for r in trial.user_attrs["tunelab.runs"]] == [0, 1]
-    assert all("population" not in r for r in trial.user_attrs["tunelab.runs"])

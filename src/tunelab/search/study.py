@@ -338,24 +338,22 @@ class Worker:
         """Train a batch: one population when it has several runs of one shape, else one by one."""
         for item in batch:
             self.observer.trial_started(item.trial.number, stage.name, item.params)
-        ready = [p for p in batch if p.outcome is None]
-        runs = sum(len(p.seeds) for p in ready)
-        together = (
-            1 < runs <= self.spec.population
-            and ready[0].key is not None
-            and all(p.key == ready[0].key for p in ready)
-        )
+        groups: dict[Any, list[Prepared]] = {}  # the runs of one shape train together
+        for item in batch:
+            if item.outcome is None:
+                groups.setdefault(item.key or id(item), []).append(item)
         heartbeats = [Heartbeat(self.study._storage, p.trial._trial_id) for p in batch]
         try:
             for beat in heartbeats:
                 beat.__enter__()
-            if together:
-                outcomes = self._train_population(ready)
-                for item, outcome in zip(ready, outcomes, strict=True):
-                    item.outcome = outcome
-            else:
-                for item in ready:
-                    item.outcome = self._train(item)
+            for items in groups.values():
+                runs = sum(len(p.seeds) for p in items)
+                if items[0].key is not None and 1 < runs <= self.spec.population:
+                    for item, outcome in zip(items, self._train_population(items), strict=True):
+                        item.outcome = outcome
+                else:
+                    for item in items:
+                        item.outcome = self._train(item)
         except (KeyboardInterrupt, SystemExit, TunelabError) as exc:
             reason = "an input error" if isinstance(exc, TunelabError) else "the user"
             for item in batch:  # none is told yet: all run again

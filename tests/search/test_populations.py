@@ -1,0 +1,37 @@
+"""Which trials of a study train together as one vectorised population, and which alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from optuna.trial import TrialState
+
+from tunelab.search import run_study
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "studies" / "examples"
+
+
+def populations(result) -> dict[int, list]:
+    trials = result.study.get_trials(states=(TrialState.COMPLETE,))
+    return {t.number: [r.get("population") for r in t.user_attrs["tunelab.runs"]] for t in trials}
+
+
+def test_population_one_trains_repeats_one_by_one(tmp_path):
+    result = run_study(
+        EXAMPLES / "digits-grid.yaml",
+        out=tmp_path,
+        n_trials=1,
+        overrides=["train.epochs=1", "repeats=2", "population=1"],
+    )
+    (trial,) = result.study.get_trials(states=(TrialState.COMPLETE,))
+    assert [r["seed"] for r in trial.user_attrs["tunelab.runs"]] == [0, 1]
+    assert all("population" not in r for r in trial.user_attrs["tunelab.runs"])
+
+
+def test_each_shape_trains_its_seeds_together_when_shapes_differ(tmp_path):
+    # digits-listed: three named configurations of different widths, so no two share a population,
+    # but each one's two seeds do.
+    result = run_study(
+        EXAMPLES / "digits-listed.yaml", out=tmp_path, overrides=["train.epochs=1", "repeats=2"]
+    )
+    assert set(map(tuple, populations(result).values())) == {(2, 2)}
