@@ -195,6 +195,7 @@ def test_003_staged_is_tables_7_and_8():
 def test_004_staged_is_the_papers(name):
     s = spec(name)
     assert (s.data.val_fraction, s.train.batch_size, s.train.epochs) == (0.1, 512, 50)
+    assert s.data.normalize == "symmetric"  # the SGD baseline reproduces with [-1, 1], not [0, 1]
     assert (s.train.optimizer.name, s.train.optimizer.lr, s.model.hidden) == ("sgd", 0.01, [512, 256])
     stages = s.strategy.stages
     assert [st.name for st in stages] == ["optimizer_lr", "dropout", "init", "batch_norm", "table-4"]
@@ -235,6 +236,7 @@ def test_004_final_is_table_4_on_both_datasets():
             False,
         )
         assert (run.train.epochs, run.train.batch_size, run.data.val_fraction) == (50, 512, 0.1)
+        assert run.data.normalize == "symmetric"
     assert s.repeats == 3
 
 
