@@ -76,3 +76,16 @@ def test_dashboard_without_the_extra_says_how_to_install_it(study, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_dashboard)
     result = CliRunner().invoke(app, ["dashboard", str(study)])
     assert result.exit_code == 2 and "tunelab[dashboard]" in result.output
+
+
+def test_a_study_folder_moved_elsewhere_still_opens(tmp_path):
+    import shutil
+
+    run_study(
+        EXAMPLES / "digits-listed.yaml", out=tmp_path / "here", overrides=["train.epochs=1", "repeats=1"]
+    )
+    shutil.move(tmp_path / "here", tmp_path / "there")  # its SQLite file goes with it
+    result = CliRunner().invoke(app, ["best", str(tmp_path / "there"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["study"] == "digits-listed"
+    assert not (tmp_path / "here").exists()

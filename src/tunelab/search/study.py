@@ -118,7 +118,9 @@ def open_study(spec: StudySpec, storage: str | None = None, out_dir: Path | None
                 f"study {spec.name!r} in {mask(url)} was made from a different study file "
                 f"({', '.join(changed)} differ); give it another name, or another --out or --storage"
             )
-    shown = spec.model_dump(mode="json") | {"storage": _without_password(url)}
+    # The default SQLite file is found beside study.yaml, so the folder can be moved or copied whole.
+    stored = None if url == default_storage(out_dir) else _without_password(url)
+    shown = spec.model_dump(mode="json") | {"storage": stored}
     (out_dir / "study.yaml").write_text(yaml.safe_dump(shown, sort_keys=False), encoding="utf-8")
     return StudyHandle(spec, study, url, out_dir)
 
