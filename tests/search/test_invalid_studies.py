@@ -476,3 +476,16 @@ def test_resume_with_a_changed_space_is_refused_and_keeps_the_trials(tmp_path):
     status = invoke("status", out)
     assert status.exit_code == 0, status.output
     assert "2" in status.output
+
+
+def test_a_study_made_before_a_setting_existed_resumes(tmp_path):
+    grid = study("train.optimizer.lr: [0.001, 0.01]", strategy="strategy: grid\n")
+    out = tmp_path / "out"
+    assert invoke("run", write(tmp_path, grid), "--out", out, "--quiet").exit_code == 0
+    handle = load_study(out)
+    older = dict(handle.study.user_attrs["tunelab.spec"])
+    del older["final"]  # as an older tunelab, which had no final stage, stored it
+    handle.study.set_user_attr("tunelab.spec", older)
+    again = invoke("run", write(tmp_path, grid), "--out", out, "--quiet")
+    assert again.exit_code == 0, again.output
+    assert len(load_study(out).study.get_trials()) == 2

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
+from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from tunelab.config import DataConfig, RunConfig
@@ -94,6 +95,17 @@ def _comparable(spec: StudySpec) -> dict[str, Any]:
     return spec.model_dump(mode="json", exclude={"budget", "storage", "description"})
 
 
+def _differences(stored: dict[str, Any], spec: StudySpec) -> list[str]:
+    """The top-level fields in which ``spec`` differs from the spec a study was made from.
+
+    The stored spec is read by this version of tunelab first, so a setting added since (with its
+    default) is not a difference: a study made by an older tunelab can be resumed.
+    """
+    with contextlib.suppress(ValidationError):
+        stored = _comparable(StudySpec.model_validate(stored))
+    return sorted(k for k, v in _comparable(spec).items() if stored.get(k) != v)
+
+
 def open_study(spec: StudySpec, storage: str | None = None, out_dir: Path | None = None) -> StudyHandle:
     """Create the study, or load it when it exists and was made from the same study file."""
     out_dir = Path(out_dir or Path("runs") / spec.name)
@@ -112,8 +124,7 @@ def open_study(spec: StudySpec, storage: str | None = None, out_dir: Path | None
         if stored is None:
             study.set_user_attr("tunelab.spec", _comparable(spec))
             study.set_user_attr("tunelab.provenance", provenance(resolve_device(spec.train.device)))
-        elif stored != _comparable(spec):
-            changed = sorted(k for k, v in _comparable(spec).items() if stored.get(k) != v)
+        elif changed := _differences(stored, spec):
             raise ConfigError(
                 f"study {spec.name!r} in {mask(url)} was made from a different study file "
                 f"({', '.join(changed)} differ); give it another name, or another --out or --storage"
