@@ -14,7 +14,7 @@ from tunelab.config import DataConfig, MLPConfig, OptimizerConfig, RunConfig, Tr
 from tunelab.errors import ConfigError
 from tunelab.probes import PROBES, run_probe
 from tunelab.probes.cli import NAMES, probe
-from tunelab.probes.init_scale import DEFAULT_RANGES
+from tunelab.probes.init_scale import DEFAULT_RANGES, default_ranges
 from tunelab.search import run_study
 
 BASE = RunConfig(
@@ -80,6 +80,10 @@ def test_init_scale_defaults_are_the_papers_slow_effective_fast():
     assert DEFAULT_RANGES["slow"] == {"scheme": "uniform", "low": -0.001, "high": 0.001}
     assert DEFAULT_RANGES["effective"] == {"scheme": "xavier_uniform"}
     assert DEFAULT_RANGES["fast"] == {"scheme": "uniform", "low": 10.0, "high": 20.0}
+    assert default_ranges("mlp") == DEFAULT_RANGES
+    for kind in ("cnn", "lcnn"):  # the paper's CNN and LCNN "fast" range is (10,000, 20,000)
+        assert default_ranges(kind)["fast"] == {"scheme": "uniform", "low": 10_000.0, "high": 20_000.0}
+        assert default_ranges(kind)["slow"] == DEFAULT_RANGES["slow"]
 
 
 def test_lr_scale_small_factor_barely_learns(tmp_path):

@@ -2,8 +2,9 @@
 
 Paper 002 trains each network with weights drawn from a very small range ("slow": uniform on
 (-0.001, 0.001)), Xavier uniform ("effective") and a very large range ("fast": uniform on (10, 20)
-for the MLP), biases zero, and compares the mean gradient magnitudes (its Table 2). Any ranges can be
-given: ``ranges={"small": {"scheme": "uniform", "low": -0.01, "high": 0.01}, ...}``.
+for the MLP, on (10,000, 20,000) for the CNN and LCNN), biases zero, and compares the mean gradient
+magnitudes (its Table 2). Any ranges can be given:
+``ranges={"small": {"scheme": "uniform", "low": -0.01, "high": 0.01}, ...}``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,16 @@ DEFAULT_RANGES: dict[str, dict[str, Any]] = {
     "effective": {"scheme": "xavier_uniform"},
     "fast": {"scheme": "uniform", "low": 10.0, "high": 20.0},
 }
+# The paper's "fast" range for its convolutional networks is a thousand times wider.
+CONV_RANGES: dict[str, dict[str, Any]] = {
+    **DEFAULT_RANGES,
+    "fast": {"scheme": "uniform", "low": 10_000.0, "high": 20_000.0},
+}
+
+
+def default_ranges(kind: str) -> dict[str, dict[str, Any]]:
+    """The paper's three ranges for a model kind (``mlp``, ``cnn`` or ``lcnn``)."""
+    return DEFAULT_RANGES if kind == "mlp" else CONV_RANGES
 
 
 def compute(
@@ -40,9 +51,8 @@ def compute(
     layer's weights, averaged over epochs), ``grad_first`` (in the first epoch), ``status``.
     """
     resolved = resolve_base(base, overrides, epochs)
-    inits = {
-        label: InitConfig.model_validate(dict(spec)) for label, spec in (ranges or DEFAULT_RANGES).items()
-    }
+    ranges = ranges or default_ranges(resolved.config.model.kind)
+    inits = {label: InitConfig.model_validate(dict(spec)) for label, spec in ranges.items()}
     variants = {label: {"model.init": init.model_dump()} for label, init in inits.items()}
     history = run_variants(resolved.config, variants, load_data(resolved.config, data_dir), "init")
     rows = []
