@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 
 import numpy as np
@@ -178,3 +180,14 @@ def test_baselines_table(study_data, baselines_dir):
     assert table["test_accuracy"].is_monotonic_decreasing
     study_row = table[table["source"] == "study"].iloc[0]
     assert f"#{study_data.best.number}" in study_row["model"] and study_row["dataset"] == "digits"
+
+
+def test_baselines_table_names_the_dataset_the_best_trial_trained_on(study_data, baselines_dir):
+    # a listed configuration can set data.name (004's final model on Fashion-MNIST and on MNIST)
+    best = copy.deepcopy(study_data.best)
+    best.user_attrs = {**best.user_attrs, "tunelab.overrides": {"data.name": "mnist"}}
+    trials = [best if t.number == best.number else t for t in study_data.trials]
+    data = dataclasses.replace(study_data, trials=trials)
+    table = S.baselines_table(data, [BaselineResults.load(baselines_dir)])
+    datasets = dict(zip(table["source"], table["dataset"], strict=True))
+    assert datasets == {"study": "mnist", "baseline": "digits"}

@@ -379,7 +379,8 @@ def _baselines(data: StudyData, baselines: Sequence[BaselineResults]) -> Section
         return None
     table = S.baselines_table(data, baselines)
     blocks: list[str | TableItem | FigureItem] = []
-    other = sorted({b.dataset for b in baselines} - {data.spec.data.name})
+    studied = set(table.loc[table["source"] == "study", "dataset"]) or {data.spec.data.name}
+    other = sorted({b.dataset for b in baselines} - studied)
     if other:
         blocks.append(f"Note: some baselines ran on another dataset ({', '.join(other)}) than the study.")
     blocks.append(

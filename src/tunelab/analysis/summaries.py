@@ -334,10 +334,12 @@ def baselines_table(data: StudyData, baselines: Sequence[BaselineResults]) -> pd
     best = data.best
     if best is not None:
         metrics = best.user_attrs.get("tunelab.metrics") or {}
+        # a listed configuration may train on another dataset than the study file's
+        dataset = (best.user_attrs.get("tunelab.overrides") or {}).get("data.name", data.spec.data.name)
         rows.append(
             {
                 "model": f"{data.spec.model.kind} (study best, trial #{best.number})",
-                "dataset": data.spec.data.name,
+                "dataset": dataset,
                 "params": ", ".join(f"{k}={_short(v)}" for k, v in best.params.items()),
                 **{m: metrics.get(m, math.nan) for m in ("val_accuracy", "test_accuracy", "test_f1")},
                 "time_s": metrics.get("train_time_s", math.nan),
