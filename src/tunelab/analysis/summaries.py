@@ -334,8 +334,8 @@ def baselines_table(data: StudyData, baselines: Sequence[BaselineResults]) -> pd
     best = data.best
     if best is not None:
         metrics = best.user_attrs.get("tunelab.metrics") or {}
-        # a listed configuration may train on another dataset than the study file's
-        dataset = (best.user_attrs.get("tunelab.overrides") or {}).get("data.name", data.spec.data.name)
+        # the trial's own settings: a listed configuration may train on another dataset than the study file's
+        dataset = data.spec.run_config(best.user_attrs.get("tunelab.overrides") or {}).data.name
         rows.append(
             {
                 "model": f"{data.spec.model.kind} (study best, trial #{best.number})",
