@@ -88,4 +88,91 @@ def test_only_same_shape_configurations_share_a_key():
     wider = validate_run_config({"data": {"name": "digits"}, "model": {"kind": "mlp", "hidden": [64, 16]}})
     assert population_key(wider) != population_key(config())
     with_bn = validate_run_config({"data": {"name": "digits"}, "model": {"kind": "mlp", "batch_norm": True}})
-    assert population_key(with_bn) is None
+    assert population_key(with_bn) != population_key(validate_run_config({"data": {"name": "digits"}}))
+    bf16 = config(precision="bf16")
+    assert population_key(bf16) != population_key(config())
+
+
+def mlp(model, **train_settings):
+    train_cfg = {"epochs": 3, "batch_size": 64, "optimizer": "adam"} | train_settings
+    return validate_run_config(
+        {"data": {"name": "digits"}, "model": {"kind": "mlp"} | model, "train": train_cfg}
+    )
+
+
+def test_padding_lets_other_mlp_architectures_share_a_key():
+    base = mlp({"hidden": [32, 16]})
+    rates = mlp({"hidden": [32, 16], "activation": ["tanh", "relu"], "dropout": 0.2})
+    deeper = mlp({"hidden": [64, 16, 8]})
+    assert len({population_key(c) for c in (base, rates, deeper)}) == 3
+    assert population_key(base, "free") == population_key(rates, "free") != population_key(deeper, "free")
+    assert population_key(base, "any") == population_key(deeper, "any")
+    assert population_key(mlp({"hidden": [8], "batch_norm": True}), "any") != population_key(base, "any")
+    cnn = validate_run_config(
+        {"data": {"name": "digits"}, "model": {"kind": "cnn", "blocks": [{"filters": 4}]}}
+    )
+    wide_cnn = validate_run_config(
+        {"data": {"name": "digits"}, "model": {"kind": "cnn", "blocks": [{"filters": 8}]}}
+    )
+    assert population_key(cnn, "any") != population_key(wide_cnn, "any")  # only MLPs are padded
+
+
+def assert_matches_alone(configs, splits, exact_state=True):
+    """Each member's per-epoch losses, gradients and (unless ``exact_state``) weights match a lone run."""
+    for cfg, member in zip(configs, train_population(configs, splits), strict=True):
+        alone = train(cfg, splits)
+        assert member.status == alone.status
+        assert [k for k in member.history[0] if k.startswith("grad_")] == [
+            k for k in alone.history[0] if k.startswith("grad_")
+        ]
+        for a, b in zip(alone.history, member.history, strict=True):
+            assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4, abs=1e-5)
+            assert b["val_accuracy"] == pytest.approx(a["val_accuracy"], abs=2 / len(splits.y_val))
+            for key in a:
+                if key.startswith("grad_"):
+                    assert b[key] == pytest.approx(a[key], rel=1e-2), key
+        assert member.n_parameters == alone.n_parameters
+        for key, value in alone.model.state_dict().items():
+            # Before batch norm a dense layer's bias has no gradient but float noise, which Adam
+            # scales up to full steps: both runs move it (and the running mean) arbitrarily.
+            if exact_state or not (
+                key.endswith("running_mean") or (key.startswith("dense") and "bias" in key)
+            ):
+                torch.testing.assert_close(
+                    member.model.state_dict()[key], value, rtol=1e-2, atol=1e-3, msg=key
+                )
+        assert member.test.accuracy == pytest.approx(alone.test.accuracy, abs=3 / len(splits.y_test))
+
+
+def test_batch_norm_members_match_one_by_one_training():
+    configs = [mlp({"hidden": [32, 16], "batch_norm": True}, seed=s) for s in range(3)]
+    assert_matches_alone(configs, load_splits(configs[0].data), exact_state=False)
+
+
+def test_each_member_clips_its_own_gradients():
+    configs = [
+        config(optimizer={"name": "sgd", "lr": 0.5}, grad_clip=0.1, seed=0),
+        config(optimizer={"name": "sgd", "lr": 0.5}, seed=1),
+        config(optimizer={"name": "sgd", "lr": 0.2}, grad_clip=1.0, seed=2),
+    ]
+    assert_matches_alone(configs, load_splits(configs[0].data))
+
+
+def test_mlps_of_other_widths_depths_and_activations_train_padded_as_if_alone():
+    configs = [
+        mlp({"hidden": [32, 16], "activation": ["relu", "tanh"]}, seed=0),
+        mlp({"hidden": [48], "activation": "sigmoid"}, seed=1),
+        mlp(
+            {"hidden": [16, 40, 24], "activation": ["tanh", "silu", "relu"], "init": "xavier_uniform"}, seed=2
+        ),
+    ]
+    assert_matches_alone(configs, load_splits(configs[0].data))
+
+
+def test_padded_batch_norm_mlps_with_early_stopping_match_one_by_one():
+    stop = {"monitor": "val_loss", "patience": 1, "min_delta": 10.0, "restore_best": True}
+    configs = [
+        mlp({"hidden": [24, 24], "batch_norm": True}, seed=0, epochs=4, early_stopping=stop),
+        mlp({"hidden": [40], "batch_norm": True, "activation": "tanh"}, seed=1, epochs=4),
+    ]
+    assert_matches_alone(configs, load_splits(configs[0].data), exact_state=False)

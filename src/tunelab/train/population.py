@@ -7,7 +7,9 @@ forward/backward (``vmap`` of ``functional_call``) trains them all: one kernel l
 P, and batched matrix products that keep a GPU or the CPU's cores busy. Each member keeps its own
 seed (initial weights and batch order), hyperparameters, schedule, early stopping and callbacks, so
 its result matches training it alone (within float tolerance; dropout masks come from a different
-random stream). A member that stops is frozen (learning rate 0) while the others go on.
+random stream). A member that stops leaves the population while the others go on. MLPs of
+different widths, depths, activations and dropout rates train together padded to one shape
+(:mod:`tunelab.train.padding`).
 """
 
 from __future__ import annotations
@@ -16,34 +18,43 @@ import copy
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 from torch.optim import adam, rmsprop, sgd
 
-from tunelab.config import OptimizerConfig, PlateauSchedule, RunConfig
+from tunelab.config import MLPConfig, OptimizerConfig, PlateauSchedule, RunConfig
 from tunelab.data import Splits
 from tunelab.models import build_model, count_parameters
 from tunelab.train.callbacks import EarlyStopping, EpochCallback
 from tunelab.train.loop import Status, TrainResult, end_of_epoch, evaluate, resolve_device, weight_layers
+from tunelab.train.padding import differ, padded_mlps, unpad_state
 from tunelab.train.schedules import Plateau, lr_at
 
+Padding = Literal["none", "free", "any"]
 
-def population_key(config: RunConfig) -> tuple[Any, ...] | None:
-    """Configurations with the same key can train as one population; None: this one cannot."""
+
+def population_key(config: RunConfig, pad: Padding = "none") -> tuple[Any, ...]:
+    """Configurations with the same key can train as one population.
+
+    ``pad`` lets MLPs of different architectures share a key; they train padded to one shape
+    (:mod:`tunelab.train.padding`): ``free``, MLPs whose layers have the same sizes but other
+    activations or dropout rates (padding adds no arithmetic); ``any``, MLPs of any widths and depths.
+    """
     model, tc = config.model, config.train
-    if getattr(model, "batch_norm", False) or tc.grad_clip is not None:
-        return None  # batch-norm statistics and global-norm clipping are per member: train these alone
-    if any(getattr(b, "batch_norm", False) for b in getattr(model, "blocks", [])):
-        return None
-    shape = model.model_dump(exclude={"init"})
+    shape: dict[str, Any] = model.model_dump(exclude={"init"})
+    if pad != "none" and isinstance(model, MLPConfig):
+        shape = {"kind": "mlp", "batch_norm": model.batch_norm}
+        if pad == "free":
+            shape["hidden"] = model.hidden
     return (
         repr(shape),
         config.data,
         tc.batch_size,
         tc.optimizer.name,
+        tc.precision,
         tc.track_gradients,
         tc.eval_batch_size,
     )
@@ -152,9 +163,12 @@ def train_population(
     callbacks: Sequence[Sequence[EpochCallback]] | None = None,
     device: str | torch.device | None = None,
 ) -> list[TrainResult]:
-    """Train ``configs`` (same :func:`population_key`) together; one result per configuration."""
-    keys = {population_key(c) for c in configs}
-    if None in keys or len(keys) != 1:
+    """Train ``configs`` (same :func:`population_key`) together; one result per configuration.
+
+    MLPs of different architectures (same key with ``pad="any"``) train padded to one shape.
+    """
+    pad = differ([c.model for c in configs])
+    if len({population_key(c, "any" if pad else "none") for c in configs}) != 1:
         raise ValueError("these configurations cannot train as one population (see population_key)")
     n_members = len(configs)
     callbacks = callbacks or [[] for _ in configs]
@@ -166,13 +180,27 @@ def train_population(
     for config in configs:  # each member's initial weights come from its own seed, as in train()
         torch.manual_seed(config.train.seed)
         models.append(build_model(config.model, splits.input_shape, splits.n_classes).to(device))
-    params, buffers = stack_module_state(models)
+    nets = (
+        padded_mlps([c.model for c in configs], models, splits.input_shape, splits.n_classes)
+        if pad
+        else models
+    )
+    params, buffers = stack_module_state(nets)
     params = {k: p.detach().requires_grad_(True) for k, p in params.items()}
-    base = copy.deepcopy(models[0]).to("meta")
+    base = copy.deepcopy(nets[0]).to("meta")
     forward = vmap(lambda p, b, x: functional_call(base, (p, b), (x,)), randomness="different")
     optimizer = PopulationOptimizer(params, [c.train.optimizer for c in configs])
     orders = [torch.Generator(device=device).manual_seed(c.train.seed) for c in configs]
-    layer_names = [f"{name}.weight" for name in weight_layers(models[0])]
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=first.precision == "bf16")
+    # mean |g| of a layer divides by the member's own size of it; 0: the member lacks that layer
+    layer_names = [f"{name}.weight" for name in weight_layers(nets[0])] if first.track_gradients else []
+    all_sizes = torch.tensor(
+        [[_numel(dict(m.named_parameters()), n) for n in layer_names] for m in models], device=device
+    )
+    max_norms = torch.tensor(
+        [math.inf if c.train.grad_clip is None else c.train.grad_clip for c in configs], device=device
+    )
+    clip = any(c.train.grad_clip is not None for c in configs)
 
     n_train, batch_size = len(splits.y_train), first.batch_size
     steps_per_epoch = math.ceil(n_train / batch_size)
@@ -194,7 +222,8 @@ def train_population(
 
     def member_state(m: int) -> dict[str, torch.Tensor]:
         row = slots.index(m)
-        return {k: v[row].detach().clone() for k, v in (params | buffers).items()}
+        state = {k: v[row].detach().clone() for k, v in (params | buffers).items()}
+        return unpad_state(state, models[m]) if pad else state
 
     def lr_now(m: int) -> float:
         c = configs[m].train
@@ -208,25 +237,33 @@ def train_population(
         loss_sum = torch.zeros(len(slots), device=device)
         correct = torch.zeros(len(slots), device=device, dtype=torch.long)
         grad_sum = torch.zeros(len(slots), len(layer_names), device=device)
+        sizes = all_sizes[slots].clamp(min=1)
         perms = torch.stack([torch.randperm(n_train, generator=orders[m], device=device) for m in slots])
         scales = [p.scale if p else 1.0 for p in plateaus]
         epoch_lrs = {m: lr_now(m) for m in slots}
         for begin in range(0, n_train, batch_size):
             index = perms[:, begin : begin + batch_size]
             x, y = splits.x_train[index], splits.y_train[index]
-            logits = forward(params, buffers, x)
+            with autocast:
+                logits = forward(params, buffers, x)
             losses = (
-                F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
+                F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="none")
                 .view(len(slots), -1)
                 .mean(1)
             )
             # contiguous: vmap's gradients can be strided, which torch 2.13's fused CPU SGD misreads
             grads = [g.contiguous() for g in torch.autograd.grad(losses.sum(), list(params.values()))]
+            if clip:
+                grads = _clip_per_member(grads, max_norms[slots])
             if layer_names:  # mean |g| of each member's layer: its L1 norm over the layer's size
                 by_name = dict(zip(params, grads, strict=True))
-                grad_sum += torch.stack(
-                    [torch.linalg.vector_norm(by_name[n].flatten(1), 1, dim=1) for n in layer_names], dim=1
-                ) / torch.tensor([by_name[n][0].numel() for n in layer_names], device=device)
+                grad_sum += (
+                    torch.stack(
+                        [torch.linalg.vector_norm(by_name[n].flatten(1), 1, dim=1) for n in layer_names],
+                        dim=1,
+                    )
+                    / sizes
+                )
             optimizer.step(grads, [lr_now(m) for m in slots])
             loss_sum += losses.detach() * index.shape[1]
             correct += (logits.argmax(dim=2) == y).sum(dim=1)
@@ -237,7 +274,8 @@ def train_population(
         train_time += seconds
 
         base.eval()
-        val_loss, val_acc = _evaluate_population(forward, params, buffers, splits, first.eval_batch_size)
+        with autocast:
+            val_loss, val_acc = _evaluate_population(forward, params, buffers, splits, first.eval_batch_size)
         train_loss, train_acc = (loss_sum / n_train).tolist(), (correct.double() / n_train).tolist()
         grad_means = (grad_sum / steps_per_epoch).tolist()
         for row, m in enumerate(slots):
@@ -253,7 +291,8 @@ def train_population(
             }
             record |= {
                 f"grad_{n.removesuffix('.weight')}": g
-                for n, g in zip(layer_names, grad_means[row], strict=True)
+                for n, g, size in zip(layer_names, grad_means[row], all_sizes[m].tolist(), strict=True)
+                if size
             }
             histories[m].append(record)
             verdict, improved = end_of_epoch(
@@ -277,8 +316,9 @@ def train_population(
 
     results = []
     for m, config in enumerate(configs):
-        model = models[m]
-        model.load_state_dict(best_states[m] or final_states[m])
+        model, state = models[m], best_states[m] or final_states[m]
+        assert state is not None  # every member ends with a final state
+        model.load_state_dict(state)
         stopper = stoppers[m]
         val = test = None
         if status[m] != "diverged":
@@ -302,6 +342,17 @@ def train_population(
             )
         )
     return results
+
+
+def _numel(params: dict[str, torch.Tensor], name: str) -> int:
+    return params[name].numel() if name in params else 0
+
+
+def _clip_per_member(grads: list[torch.Tensor], max_norms: torch.Tensor) -> list[torch.Tensor]:
+    """``clip_grad_norm_`` for each member: scale its gradients to a global norm of at most its max."""
+    norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in grads], dim=1)
+    scale = (max_norms / (torch.linalg.vector_norm(norms, dim=1) + 1e-6)).clamp(max=1.0)
+    return [g * scale.view(-1, *[1] * (g.dim() - 1)) for g in grads]
 
 
 @torch.no_grad()
