@@ -3,6 +3,9 @@
 16 trials of one MLP shape that differ in learning rate and seed (a grid, or repeats) train first
 one after another with ``train()``, then together with ``train_population()``, in this process on
 the same device and thread count. Both use plain SGD with momentum so the arithmetic is the same.
+The last row is paper 000's search space instead: 16 random MLPs (3-5 layers of 128-512 units,
+relu/tanh/silu and dropout 0.1-0.3 per layer, batch norm, Adam), all of different shapes, which a
+population trains zero-padded to the widest and deepest (``tunelab.train.padding``).
 
     python benchmarks/population.py                                     # digits, seconds
     python benchmarks/population.py --dataset mnist --data-dir ../shared/data --train-subset 10000
@@ -11,6 +14,7 @@ the same device and thread count. Both use plain SGD with momentum so the arithm
 from __future__ import annotations
 
 import argparse
+import random
 import time
 from pathlib import Path
 
@@ -43,6 +47,31 @@ def configs(args: argparse.Namespace, hidden: list[int]) -> list:
     ]
 
 
+def space_000(args: argparse.Namespace) -> list:
+    """``args.members`` architectures drawn from paper 000's search space (seeded)."""
+    rng = random.Random(0)
+    runs = []
+    for i in range(args.members):
+        depth = rng.randint(3, 5)
+        model = {
+            "kind": "mlp",
+            "batch_norm": True,
+            "hidden": [rng.randrange(128, 513, 64) for _ in range(depth)],
+            "activation": [rng.choice(["relu", "tanh", "silu"]) for _ in range(depth)],
+            "dropout": [rng.choice([0.1, 0.15, 0.2, 0.25, 0.3]) for _ in range(depth)],
+        }
+        train_cfg = {
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "optimizer": {"name": "adam", "lr": rng.choice([1e-3, 1e-4])},
+            "seed": i,
+            "device": args.device,
+        }
+        data = {"name": args.dataset, "train_subset": args.train_subset}
+        runs.append(validate_run_config({"data": data, "model": model, "train": train_cfg}))
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="digits")
@@ -62,8 +91,9 @@ def main() -> None:
     )
     print("| MLP | one by one (s) | population (s) | trials/s one by one | trials/s population | ratio |")
     print("|---|---:|---:|---:|---:|---:|")
-    for hidden in ([64], [256, 128], [448, 192, 320, 128, 384]):
-        runs = configs(args, hidden)
+    rows = [("-".join(map(str, h)), configs(args, h)) for h in ([64], [256, 128], [448, 192, 320, 128, 384])]
+    rows.append(("000 space, 16 shapes, padded", space_000(args)))
+    for shape, runs in rows:
         splits = load_splits(runs[0].data, device=device, data_dir=args.data_dir)
         train(runs[0], splits)  # warm up: first-call costs stay out of both timings
         train_population(runs[:2], splits)
@@ -74,7 +104,6 @@ def main() -> None:
         start = time.perf_counter()
         train_population(runs, splits)
         together = time.perf_counter() - start
-        shape = "-".join(map(str, hidden))
         n = len(runs)
         print(
             f"| {shape} | {alone:.2f} | {together:.2f} | {n / alone:.2f} | {n / together:.2f} | "

@@ -35,3 +35,28 @@ def test_each_shape_trains_its_seeds_together_when_shapes_differ(tmp_path):
         EXAMPLES / "digits-listed.yaml", out=tmp_path, overrides=["train.epochs=1", "repeats=2"]
     )
     assert set(map(tuple, populations(result).values())) == {(2, 2)}
+
+
+def test_on_a_cpu_mlps_that_differ_in_dropout_only_share_a_population(tmp_path):
+    # digits-grid: lr × batch size × dropout; each batch size's four points train together, padded
+    # (same layer sizes: padding costs no arithmetic), or in pairs of one dropout rate without it.
+    auto = run_study(EXAMPLES / "digits-grid.yaml", out=tmp_path / "auto", overrides=["train.epochs=1"])
+    assert sorted(p for runs in populations(auto).values() for p in runs) == [4] * 8
+    exact = run_study(
+        EXAMPLES / "digits-grid.yaml",
+        out=tmp_path / "exact",
+        overrides=["train.epochs=1", "population_padding=false"],
+    )
+    assert sorted(p for runs in populations(exact).values() for p in runs) == [2] * 8
+
+
+def test_padding_trains_a_random_architecture_search_as_one_population(tmp_path):
+    # digits-deep-mlp: 1-3 layers of 32-128 units, activation and dropout per layer: six shapes.
+    result = run_study(
+        EXAMPLES / "digits-deep-mlp.yaml",
+        out=tmp_path,
+        overrides=["train.epochs=2", "population_padding=true"],
+    )
+    trials = result.study.get_trials(states=(TrialState.COMPLETE,))
+    assert len({repr(t.user_attrs["tunelab.overrides"]) for t in trials}) == 6
+    assert [runs for runs in populations(result).values()] == [[6]] * 6

@@ -313,6 +313,12 @@ class StudySpec(_Frozen):
         description="runs (trials × repeats) of one architecture trained together as one vectorised "
         "population when a strategy offers several at once; 1 trains them one by one",
     )
+    population_padding: bool | Literal["auto"] = Field(
+        "auto",
+        description="train MLPs of different widths, depths, activations and dropout rates as one "
+        "population, zero-padded to the largest; auto: any on a GPU, on a CPU only those with the "
+        "same layer sizes (a CPU pays for padded arithmetic)",
+    )
     checkpoint_interval_s: float = Field(
         10.0, ge=0, description="checkpoint a running trial at the end of an epoch at most this often"
     )

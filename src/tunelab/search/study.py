@@ -37,7 +37,7 @@ from tunelab.search.spec import StudySpec, load_study_spec, validate_study_spec
 from tunelab.search.storage import Heartbeat, default_storage, mask, open_storage, study_lock
 from tunelab.search.strategies import STRATEGIES, Stage, best_trial, final, is_final, make_sampler
 from tunelab.train import resolve_device
-from tunelab.train.population import population_key
+from tunelab.train.population import Padding, population_key
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 # Heartbeats and stale-trial retries are what a resumable study needs; Optuna flags them experimental
@@ -180,6 +180,7 @@ class Worker:
         self.timeout = timeout or self.spec.budget.timeout
         self.data_dir = data_dir
         self.device = str(resolve_device(device or self.spec.train.device))
+        self.pad = _padding(self.spec.population_padding, self.device)
         self.observer = observer or Observer()
         self._splits: dict[DataConfig, Splits] = {}
         self._samplers: dict[int, optuna.samplers.BaseSampler] = {}
@@ -224,7 +225,7 @@ class Worker:
         if stage.planned:
             trials = self.study.get_trials(deepcopy=False)  # it may just have been enqueued
         batch: list[Prepared] = []
-        while not batch or self._batchable(stage, batch):
+        while not batch or self._batchable(stage, batch, trials):
             action = self._room(trials, index, stage)
             if action != "ask":
                 break
@@ -261,18 +262,25 @@ class Worker:
         busy = sum((counted(t) or t.state == TrialState.RUNNING) and not is_final(t) for t in trials)
         return busy >= self.n_trials
 
-    def _batchable(self, stage: Stage, batch: list[Prepared]) -> bool:
+    def _batchable(self, stage: Stage, batch: list[Prepared], trials: list[FrozenTrial]) -> bool:
         """Whether to ask for one more trial to train with ``batch`` as one population.
 
         Planned points and independent samplers (random, QMC) lose nothing by being drawn together;
-        model-based samplers learn from each result, so they ask one trial at a time.
+        model-based samplers learn from each result, so they ask one trial at a time. Of planned
+        points, the one that ``ask`` hands out next must share the batch's population key.
         """
         if not (stage.planned or stage.sampler in ("random", "qmc")):
             return False
         key = batch[0].key
         runs = sum(len(p.seeds) for p in batch)
         repeats = stage.repeats or self.spec.repeats
-        return key is not None and batch[-1].key == key and runs + repeats <= self.spec.population
+        if key is None or batch[-1].key != key or runs + repeats > self.spec.population:
+            return False
+        if stage.planned:
+            waiting = [t for t in trials if t.state == TrialState.WAITING]
+            point = min(waiting, key=lambda t: t.number).system_attrs.get("fixed_params") if waiting else None
+            return point is not None and self._point_key(stage, point) == key
+        return True
 
     def _stage(self, trials: list[FrozenTrial]) -> tuple[int, Stage] | None:
         """The current stage; starts the next one when the current one has finished."""
@@ -295,11 +303,32 @@ class Worker:
         raws.append(stage.to_raw())
         self.study.set_user_attr(STAGES, raws)
         attrs = {"tunelab.stage": index, "tunelab.stage_name": stage.name}
-        for point in stage.points or []:
+        for point in self._by_population(stage):
             self.study.enqueue_trial(
                 point, user_attrs=attrs | ({"tunelab.final": True} if stage.final else {})
             )
         return index, stage
+
+    def _by_population(self, stage: Stage) -> list[dict[str, Any]]:
+        """The stage's points, those that can train as one population next to each other.
+
+        A worker takes consecutive waiting trials of one population key (``_batchable``): a grid
+        whose innermost axis changes the architecture would otherwise train point by point.
+        """
+        first: dict[Any, int] = {}
+
+        def rank(point: dict[str, Any]) -> int:  # keys in the order they first appear
+            return first.setdefault(self._point_key(stage, point), len(first))
+
+        return sorted(stage.points or [], key=rank)  # stable: the file's order within a population
+
+    def _point_key(self, stage: Stage, point: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The population key of a planned point of ``stage`` (None: not a valid configuration)."""
+        try:
+            overrides = dict(stage.carried) | stage.space.overrides(point)
+            return population_key(self.spec.run_config(overrides, "point"), self.pad)
+        except ConfigError:
+            return None
 
     def _sampler(self, index: int, stage: Stage, n_existing: int) -> optuna.samplers.BaseSampler:
         if index not in self._samplers:
@@ -345,7 +374,7 @@ class Worker:
         first = config.train.seed + stage.seed_offset
         seeds = [first + i for i in range(stage.repeats or self.spec.repeats)]
         trial.set_user_attr("tunelab.seeds", seeds)
-        return Prepared(trial, params, config, seeds)
+        return Prepared(trial, params, config, seeds, key=population_key(config, self.pad))
 
     def _run_trials(self, batch: list[Prepared], stage: Stage) -> None:
         """Train a batch: one population when it has several runs of one shape, else one by one."""
@@ -465,10 +494,16 @@ class Prepared:
     config: RunConfig | None
     seeds: list[int]
     outcome: TrialOutcome | None = None
+    key: tuple[Any, ...] | None = None  # trials of one key can train as one population
 
-    @property
-    def key(self) -> tuple[Any, ...] | None:
-        return population_key(self.config) if self.config is not None else None
+
+def _padding(setting: bool | str, device: str) -> Padding:
+    """How far trials of different MLP architectures are padded to share a population."""
+    if setting == "auto":
+        # A GPU step at a small batch costs its kernel launches, not its arithmetic: pad any MLPs
+        # there. A CPU pays for every padded unit, so only pad what costs nothing (same layer sizes).
+        return "any" if device.startswith("cuda") else "free"
+    return "any" if setting else "none"
 
 
 def _alive(pid: Any) -> bool:
