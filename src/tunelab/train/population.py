@@ -251,7 +251,7 @@ def train_population(
                 .view(len(slots), -1)
                 .mean(1)
             )
-            # contiguous: vmap's gradients can be strided, which torch 2.13's fused CPU SGD misreads
+            # contiguous: vmap's gradients can be strided; torch 2.13's fused CPU optimizers misread them
             grads = [g.contiguous() for g in torch.autograd.grad(losses.sum(), list(params.values()))]
             if clip:
                 grads = _clip_per_member(grads, max_norms[slots])
