@@ -102,3 +102,49 @@ def test_stop_midway_then_resume(tmp_path, sig):
     assert run["history"]["epoch"] == list(range(1, 61))
     reason = next(t for t in trials if t.state == TrialState.FAIL).user_attrs["tunelab.outcome"]
     assert reason == ("interrupted" if sig == signal.SIGINT else "worker_died")
+
+
+def checkpointed_epochs(out: Path) -> list[int]:
+    """The epochs of the checkpoints in the study's database so far."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{out / 'study.db'}?mode=ro", uri=True, timeout=1) as db:
+            return [epoch for (epoch,) in db.execute("SELECT epoch FROM tunelab_checkpoints")]
+    except sqlite3.OperationalError:  # not there yet, or locked by the writer
+        return []
+
+
+@pytest.mark.slow
+def test_a_killed_population_resumes_each_member_from_its_checkpoint(tmp_path):
+    # Without population=1: the grid's points of one batch size train as one population of 4.
+    cmd = [
+        sys.executable,
+        "-m",
+        "tunelab.cli",
+        "run",
+        str(EXAMPLES / "digits-grid.yaml"),
+        "--out",
+        str(tmp_path),
+    ]
+    cmd += SLOW[:-2]
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 120
+    while len([e for e in checkpointed_epochs(tmp_path) if e >= 2]) < 4:
+        assert proc.poll() is None and time.monotonic() < deadline, "no checkpoints of the population"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+
+    assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+    trials = load_study(tmp_path).study.get_trials()
+    assert len(set(finished_points(tmp_path))) == len(finished_points(tmp_path)) == 8
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") is not None]
+    assert len(retried) == 4 and all(t.state == TrialState.COMPLETE for t in retried)
+    for trial in retried:  # each continued from its own checkpoint, in a population again
+        (run,) = trial.user_attrs["tunelab.runs"]
+        assert run["population"] == 4
+        assert run["resumed_from"] >= 2
+        assert run["history"]["resumed"][run["resumed_from"]] == 1.0
+        assert run["history"]["epoch"] == list(range(1, 61))

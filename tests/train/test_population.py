@@ -8,6 +8,7 @@ import torch
 from tunelab.config import validate_run_config
 from tunelab.data import load_splits
 from tunelab.train import train
+from tunelab.train.checkpoint import FileCheckpointer
 from tunelab.train.population import population_key, train_population
 
 
@@ -176,3 +177,74 @@ def test_padded_batch_norm_mlps_with_early_stopping_match_one_by_one():
         mlp({"hidden": [40], "batch_norm": True, "activation": "tanh"}, seed=1, epochs=4),
     ]
     assert_matches_alone(configs, load_splits(configs[0].data), exact_state=False)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def interrupt_at(epoch):
+    def callback(e, record):
+        if e == epoch:
+            raise Interrupt
+        return False
+
+    return callback
+
+
+RESUMABLE = [
+    mlp({"hidden": [32, 16]}, seed=0, epochs=4, schedule={"name": "plateau", "patience": 1}),
+    mlp({"hidden": [48], "activation": "tanh"}, seed=1, epochs=4, early_stopping={"patience": 3}),
+    mlp({"hidden": [16, 24, 8]}, seed=2, epochs=4, schedule="cosine"),
+]
+
+
+def assert_same_histories(resumed, uninterrupted, rel=1e-5):
+    assert len(resumed) == len(uninterrupted)
+    for a, b in zip(uninterrupted, resumed, strict=True):
+        for key in ("train_loss", "val_loss", "val_accuracy", "lr"):
+            assert b[key] == pytest.approx(a[key], rel=rel, abs=1e-7), key
+
+
+@pytest.mark.parametrize("padded", [False, True], ids=["one-shape", "padded"])
+def test_an_interrupted_population_resumes_from_its_members_checkpoints(tmp_path, padded):
+    configs = RESUMABLE if padded else [RESUMABLE[0], RESUMABLE[0].model_copy(deep=True)]
+    if not padded:  # the same shape with another seed
+        configs[1] = validate_run_config(
+            configs[0].model_dump() | {"train": configs[0].train.model_dump() | {"seed": 7}}
+        )
+    splits = load_splits(configs[0].data)
+    uninterrupted = train_population(configs, splits)
+    checkpoints = [FileCheckpointer(tmp_path / f"{i}.pt") for i in range(len(configs))]
+    with pytest.raises(Interrupt):  # after epoch 3's records, before its checkpoints
+        train_population(
+            configs, splits, [[interrupt_at(3)]] + [[]] * (len(configs) - 1), checkpoints=checkpoints
+        )
+    resumed = train_population(configs, splits, checkpoints=checkpoints)
+    for a, b in zip(uninterrupted, resumed, strict=True):
+        assert b.resumed_from == 2 and b.history[2].get("resumed") == 1.0
+        assert_same_histories(b.history, a.history)
+        assert b.status == a.status and b.best_epoch == a.best_epoch
+        assert b.test.accuracy == pytest.approx(a.test.accuracy, abs=1 / len(splits.y_test))
+
+
+def test_a_member_resumes_alone_and_a_lone_run_resumes_in_a_population(tmp_path):
+    configs = RESUMABLE
+    splits = load_splits(configs[0].data)
+    # a padded population's checkpoints, each resumed by train() alone
+    checkpoints = [FileCheckpointer(tmp_path / f"member-{i}.pt") for i in range(len(configs))]
+    with pytest.raises(Interrupt):
+        train_population(configs, splits, [[interrupt_at(3)], [], []], checkpoints=checkpoints)
+    for config, checkpoint in zip(configs, checkpoints, strict=True):
+        alone = train(config, splits, checkpoint=checkpoint)
+        assert alone.resumed_from == 2
+        assert_same_histories(alone.history, train(config, splits).history, rel=1e-4)
+    # lone runs' checkpoints, resumed together as one padded population
+    checkpoints = [FileCheckpointer(tmp_path / f"alone-{i}.pt") for i in range(len(configs))]
+    for config, checkpoint in zip(configs, checkpoints, strict=True):
+        with pytest.raises(Interrupt):
+            train(config, splits, callbacks=[interrupt_at(3)], checkpoint=checkpoint)
+    together = train_population(configs, splits, checkpoints=checkpoints)
+    for config, member in zip(configs, together, strict=True):
+        assert member.resumed_from == 2
+        assert_same_histories(member.history, train(config, splits).history, rel=1e-4)

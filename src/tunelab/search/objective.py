@@ -128,11 +128,13 @@ def execute_population(
     out_dir: Path | None,
     provenance: dict[str, Any],
     on_epoch: Callable[[int], Callable[[int, Mapping[str, float]], bool]] | None = None,
+    checkpoints: Callable[[optuna.Trial, int], Checkpointer] | None = None,
 ) -> list[TrialOutcome]:
-    """Train every seed of every trial in ``items`` as one population (same architecture shape).
+    """Train every seed of every trial in ``items`` as one population (one population key).
 
     Each trial's first seed feeds its pruner, as in :func:`execute`; when it is pruned, the trial's
-    other seeds stop with it.
+    other seeds stop with it. ``checkpoints(trial, seed)`` keeps each run's state as :func:`execute`
+    does, so a run continues from its last epoch whether it trains alone or in a population.
     """
     configs, owners, callbacks = [], [], []
     for trial, config, seeds in items:
@@ -148,7 +150,8 @@ def execute_population(
             if pruner is not None:
                 member.append(pruner if i == 0 else (lambda epoch, record, p=pruner: p.pruned))
             callbacks.append(member)
-    results = train_population(configs, splits(configs[0]), callbacks, device)
+    saved = [checkpoints(trial, seed) for trial, seed, _ in owners] if checkpoints else None
+    results = train_population(configs, splits(configs[0]), callbacks, device, saved)
     runs: dict[int, list[dict[str, Any]]] = {}
     for (trial, seed, _), config, result in zip(owners, configs, results, strict=True):
         folder = _save(out_dir, trial.number, config, result, provenance)

@@ -169,7 +169,14 @@ def train(
     train_time = 0.0
     saved = checkpoint.load() if checkpoint else None
     if saved is not None:
-        step, train_time, best_state = _restore(saved, model, optimizer, order, plateau, stopper, history)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        order.set_state(saved["order_rng"])
+        torch.set_rng_state(saved["torch_rng"])
+        if saved["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+        best_state = restore_loop_state(saved, plateau, stopper, history, device)
+        step, train_time = saved["step"], saved["train_time"]
     resumed_from = saved["epoch"] if saved is not None else None
     for epoch in range(len(history) + 1, tc.epochs + 1):
         model.train()
@@ -229,8 +236,17 @@ def train(
             break
         if checkpoint and epoch < tc.epochs:
             checkpoint.save(
-                _state(
-                    epoch, step, train_time, model, optimizer, order, plateau, stopper, history, best_state
+                loop_state(
+                    epoch,
+                    step,
+                    train_time,
+                    model.state_dict(),
+                    optimizer.state_dict(),
+                    order,
+                    plateau,
+                    stopper,
+                    history,
+                    best_state,
                 )
             )
 
@@ -289,25 +305,29 @@ def end_of_epoch(
     return None, improved
 
 
-def _state(
+def loop_state(
     epoch: int,
     step: int,
     train_time: float,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    model_state: dict[str, torch.Tensor],
+    optimizer_state: dict[str, Any],
     order: torch.Generator,
     plateau: Plateau | None,
     stopper: EarlyStopping | None,
     history: list[dict[str, float]],
     best_state: dict[str, torch.Tensor] | None,
 ) -> dict[str, Any]:
-    """Everything the loop needs to continue after ``epoch`` exactly as if it had not stopped."""
+    """Everything the loop needs to continue after ``epoch`` exactly as if it had not stopped.
+
+    ``model_state`` and ``optimizer_state`` are a lone run's ``state_dict()``s: a population saves
+    its members in the same form, so either loop continues from either's checkpoint.
+    """
     return {
         "epoch": epoch,
         "step": step,
         "train_time": train_time,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
+        "model": model_state,
+        "optimizer": optimizer_state,
         "order_rng": order.get_state(),
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -318,26 +338,18 @@ def _state(
     }
 
 
-def _restore(
+def restore_loop_state(
     saved: dict[str, Any],
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    order: torch.Generator,
     plateau: Plateau | None,
     stopper: EarlyStopping | None,
     history: list[dict[str, float]],
-) -> tuple[int, float, dict[str, torch.Tensor] | None]:
-    model.load_state_dict(saved["model"])
-    optimizer.load_state_dict(saved["optimizer"])
-    order.set_state(saved["order_rng"])
-    torch.set_rng_state(saved["torch_rng"])
-    if saved["cuda_rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(saved["cuda_rng"])
+    device: torch.device,
+) -> dict[str, torch.Tensor] | None:
+    """Put back the schedule, early stopping and history of ``saved``; returns its best weights."""
     if plateau and saved["plateau"]:
         plateau.scale, plateau.best, plateau.wait = saved["plateau"]
     if stopper and saved["stopper"]:
         stopper.best, stopper.best_epoch, stopper.wait = saved["stopper"]
     history.extend(saved["history"])
-    device = next(model.parameters()).device
     best = saved["best_state"]
-    return saved["step"], saved["train_time"], {k: v.to(device) for k, v in best.items()} if best else None
+    return {k: v.to(device) for k, v in best.items()} if best else None

@@ -29,7 +29,18 @@ from tunelab.config import MLPConfig, OptimizerConfig, PlateauSchedule, RunConfi
 from tunelab.data import Splits
 from tunelab.models import build_model, count_parameters
 from tunelab.train.callbacks import EarlyStopping, EpochCallback
-from tunelab.train.loop import Status, TrainResult, end_of_epoch, evaluate, resolve_device, weight_layers
+from tunelab.train.checkpoint import Checkpointer
+from tunelab.train.loop import (
+    Status,
+    TrainResult,
+    end_of_epoch,
+    evaluate,
+    loop_state,
+    make_optimizer,
+    resolve_device,
+    restore_loop_state,
+    weight_layers,
+)
 from tunelab.train.padding import differ, padded_mlps, unpad_state
 from tunelab.train.schedules import Plateau, lr_at
 
@@ -58,6 +69,10 @@ def population_key(config: RunConfig, pad: Padding = "none") -> tuple[Any, ...]:
         tc.track_gradients,
         tc.eval_batch_size,
     )
+
+
+_TORCH = {"momentum": "momentum_buffer"}  # torch.optim's names for a member's state
+_KINDS = {v: k for k, v in _TORCH.items()}
 
 
 class PopulationOptimizer:
@@ -96,6 +111,37 @@ class PopulationOptimizer:
         self.counts = [self.counts[r] for r in rows]
         self.state = {kind: {k: t[rows] for k, t in state.items()} for kind, state in self.state.items()}
         self.params = params
+
+    def _kinds(self, row: int) -> list[str]:
+        """The state a lone run of member ``row`` keeps (torch.optim creates no unused buffers)."""
+        kinds = [k for k in self.state if k != "grad_avg"]  # grad_avg: centered RMSprop only
+        return kinds if self.configs[row].momentum else [k for k in kinds if k != "momentum"]
+
+    def export(self, row: int, shapes: dict[str, torch.Size]) -> dict[int, dict[str, torch.Tensor]]:
+        """Member ``row``'s state as ``torch.optim`` keeps it (``state_dict()["state"]``) for a model
+        whose parameters, in order, have ``shapes``: the leading slices of padded ones."""
+        names = list(self.params)
+        out = {}
+        for i, (name, shape) in enumerate(shapes.items()):
+            cut = tuple(slice(0, n) for n in shape)
+            entry = {_TORCH.get(k, k): self.state[k][name][row][cut].clone() for k in self._kinds(row)}
+            if self.name != "sgd":
+                entry["step"] = self.counts[row][names.index(name)].clone()
+            out[i] = entry
+        return out
+
+    def load(
+        self, row: int, state: dict[int, dict[str, torch.Tensor]], shapes: dict[str, torch.Size]
+    ) -> None:
+        """Set member ``row``'s state from what :meth:`export` (or a lone run's optimizer) saved."""
+        names = list(self.params)
+        for i, (name, shape) in enumerate(shapes.items()):
+            cut = tuple(slice(0, n) for n in shape)
+            for key, value in state.get(i, {}).items():
+                if key == "step":
+                    self.counts[row][names.index(name)].copy_(value)
+                else:
+                    self.state[_KINDS.get(key, key)][name][row][cut].copy_(value)
 
     def _slices(self, kind: str, row: int) -> list[torch.Tensor]:
         return [t[row] for t in self.state[kind].values()]
@@ -162,16 +208,21 @@ def train_population(
     splits: Splits,
     callbacks: Sequence[Sequence[EpochCallback]] | None = None,
     device: str | torch.device | None = None,
+    checkpoints: Sequence[Checkpointer | None] | None = None,
 ) -> list[TrainResult]:
     """Train ``configs`` (same :func:`population_key`) together; one result per configuration.
 
-    MLPs of different architectures (same key with ``pad="any"``) train padded to one shape.
+    MLPs of different architectures (same key with ``pad="any"``) train padded to one shape. With
+    ``checkpoints`` (one per member, or None), each member's state is saved after its epochs as
+    :func:`~tunelab.train.loop.train` saves a lone run's, and a member that finds a saved state
+    continues from it, alone or in any population.
     """
     pad = differ([c.model for c in configs])
     if len({population_key(c, "any" if pad else "none") for c in configs}) != 1:
         raise ValueError("these configurations cannot train as one population (see population_key)")
     n_members = len(configs)
     callbacks = callbacks or [[] for _ in configs]
+    checkpoints = checkpoints or [None] * n_members
     first = configs[0].train
     device = resolve_device(first.device) if device is None else torch.device(device)
     splits = splits.to(device)
@@ -180,6 +231,20 @@ def train_population(
     for config in configs:  # each member's initial weights come from its own seed, as in train()
         torch.manual_seed(config.train.seed)
         models.append(build_model(config.model, splits.input_shape, splits.n_classes).to(device))
+    orders = [torch.Generator(device=device).manual_seed(c.train.seed) for c in configs]
+    plateaus = [
+        Plateau(c.train.schedule) if isinstance(c.train.schedule, PlateauSchedule) else None for c in configs
+    ]
+    stoppers = [EarlyStopping(c.train.early_stopping) if c.train.early_stopping else None for c in configs]
+    histories: list[list[dict[str, float]]] = [[] for _ in configs]
+    best_states: list[dict[str, torch.Tensor] | None] = [None] * n_members
+    saved = [c.load() if c else None for c in checkpoints]
+    for m, state in enumerate(saved):
+        if state is not None:  # its weights before padding, the rest of its loop state now
+            models[m].load_state_dict(state["model"])
+            orders[m].set_state(state["order_rng"])
+            best_states[m] = restore_loop_state(state, plateaus[m], stoppers[m], histories[m], device)
+
     nets = (
         padded_mlps([c.model for c in configs], models, splits.input_shape, splits.n_classes)
         if pad
@@ -190,12 +255,15 @@ def train_population(
     base = copy.deepcopy(nets[0]).to("meta")
     forward = vmap(lambda p, b, x: functional_call(base, (p, b), (x,)), randomness="different")
     optimizer = PopulationOptimizer(params, [c.train.optimizer for c in configs])
-    orders = [torch.Generator(device=device).manual_seed(c.train.seed) for c in configs]
+    shapes = [{k: v.shape for k, v in m.named_parameters()} for m in models]
+    for m, state in enumerate(saved):
+        if state is not None:
+            optimizer.load(m, state["optimizer"]["state"], shapes[m])
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=first.precision == "bf16")
     # mean |g| of a layer divides by the member's own size of it; 0: the member lacks that layer
     layer_names = [f"{name}.weight" for name in weight_layers(nets[0])] if first.track_gradients else []
     all_sizes = torch.tensor(
-        [[_numel(dict(m.named_parameters()), n) for n in layer_names] for m in models], device=device
+        [[s[n].numel() if n in s else 0 for n in layer_names] for s in shapes], device=device
     )
     max_norms = torch.tensor(
         [math.inf if c.train.grad_clip is None else c.train.grad_clip for c in configs], device=device
@@ -204,19 +272,16 @@ def train_population(
 
     n_train, batch_size = len(splits.y_train), first.batch_size
     steps_per_epoch = math.ceil(n_train / batch_size)
-    max_epochs = max(c.train.epochs for c in configs)
-    plateaus = [
-        Plateau(c.train.schedule) if isinstance(c.train.schedule, PlateauSchedule) else None for c in configs
-    ]
-    stoppers = [EarlyStopping(c.train.early_stopping) if c.train.early_stopping else None for c in configs]
-    histories: list[list[dict[str, float]]] = [[] for _ in configs]
+    # a resumed member goes on from its own epoch and step; the others start at 0
+    resumed_from: list[int | None] = [s["epoch"] if s else None for s in saved]
+    epochs = [r or 0 for r in resumed_from]
+    first_step = [s["step"] if s else 0 for s in saved]
+    earlier_time = [s["train_time"] if s else 0.0 for s in saved]
     status: list[Status] = ["completed"] * n_members
     reasons: list[str | None] = [None] * n_members
-    active = [True] * n_members
-    best_states: list[dict[str, torch.Tensor] | None] = [None] * n_members
     final_states: list[dict[str, torch.Tensor] | None] = [None] * n_members
     train_time = 0.0
-    step = 0
+    step = 0  # steps of this call
 
     slots = list(range(n_members))  # the member in each row of the stacked tensors
 
@@ -228,10 +293,13 @@ def train_population(
     def lr_now(m: int) -> float:
         c = configs[m].train
         return (
-            lr_at(c.schedule, c.optimizer.lr, step, steps_per_epoch, steps_per_epoch * c.epochs) * scales[m]
+            lr_at(
+                c.schedule, c.optimizer.lr, first_step[m] + step, steps_per_epoch, steps_per_epoch * c.epochs
+            )
+            * scales[m]
         )
 
-    for epoch in range(1, max_epochs + 1):
+    while slots:
         base.train()
         start = time.perf_counter()
         loss_sum = torch.zeros(len(slots), device=device)
@@ -278,10 +346,12 @@ def train_population(
             val_loss, val_acc = _evaluate_population(forward, params, buffers, splits, first.eval_batch_size)
         train_loss, train_acc = (loss_sum / n_train).tolist(), (correct.double() / n_train).tolist()
         grad_means = (grad_sum / steps_per_epoch).tolist()
+        finished = []
         for row, m in enumerate(slots):
-            config = configs[m]
+            config, checkpoint = configs[m], checkpoints[m]
+            epochs[m] += 1
             record = {
-                "epoch": epoch,
+                "epoch": epochs[m],
                 "train_loss": train_loss[row],
                 "train_accuracy": train_acc[row],
                 "val_loss": val_loss[row],
@@ -294,21 +364,40 @@ def train_population(
                 for n, g, size in zip(layer_names, grad_means[row], all_sizes[m].tolist(), strict=True)
                 if size
             }
+            if epochs[m] - 1 == resumed_from[m]:
+                record["resumed"] = 1.0  # the history shows where a rerun picked up
             histories[m].append(record)
             verdict, improved = end_of_epoch(
-                epoch, record, config.train.optimizer.lr, plateaus[m], stoppers[m], callbacks[m]
+                epochs[m], record, config.train.optimizer.lr, plateaus[m], stoppers[m], callbacks[m]
             )
             if improved and config.train.early_stopping and config.train.early_stopping.restore_best:
                 best_states[m] = member_state(m)
             if verdict:
                 status[m], reasons[m] = verdict
-            if verdict or epoch == config.train.epochs:
-                active[m] = False
+            if verdict or epochs[m] == config.train.epochs:
+                finished.append(row)
                 final_states[m] = member_state(m)
-        if not any(active):
-            break
-        if not all(active[m] for m in slots):  # drop finished members: pruning and early stopping save work
-            keep = [row for row, m in enumerate(slots) if active[m]]
+            elif checkpoint:
+                optimizer_state = {
+                    "state": optimizer.export(row, shapes[m]),
+                    "param_groups": _optimizer_groups(models[m], config),
+                }
+                checkpoint.save(
+                    loop_state(
+                        epochs[m],
+                        first_step[m] + step,
+                        earlier_time[m] + train_time,
+                        member_state(m),
+                        optimizer_state,
+                        orders[m],
+                        plateaus[m],
+                        stoppers[m],
+                        histories[m],
+                        best_states[m],
+                    )
+                )
+        if finished:  # finished members leave: pruning and early stopping save work
+            keep = [row for row in range(len(slots)) if row not in finished]
             params = {k: v[keep].detach().requires_grad_(True) for k, v in params.items()}
             buffers = {k: v[keep] for k, v in buffers.items()}
             optimizer.keep(keep, params)
@@ -335,17 +424,19 @@ def train_population(
                 test=test,
                 model=model,
                 best_epoch=stopper.best_epoch if stopper and stopper.best_epoch else len(histories[m]),
-                train_time_s=train_time,
+                train_time_s=earlier_time[m] + train_time,
                 device=str(device),
                 n_parameters=count_parameters(model),
                 checksums=dict(splits.checksums),
+                resumed_from=resumed_from[m],
             )
         )
     return results
 
 
-def _numel(params: dict[str, torch.Tensor], name: str) -> int:
-    return params[name].numel() if name in params else 0
+def _optimizer_groups(model: torch.nn.Module, config: RunConfig) -> list[dict[str, Any]]:
+    """``param_groups`` of a lone run's optimizer, as its ``state_dict()`` has them."""
+    return make_optimizer(list(model.parameters()), config.train.optimizer).state_dict()["param_groups"]
 
 
 def _clip_per_member(grads: list[torch.Tensor], max_norms: torch.Tensor) -> list[torch.Tensor]:
