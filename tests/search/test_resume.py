@@ -29,8 +29,11 @@ SLOW = [
 ]
 
 
-def start(out: Path) -> tuple[subprocess.Popen[str], list[str]]:
-    cmd = [
+ENV = os.environ | {"OMP_NUM_THREADS": "1"}
+
+
+def command(out: Path, settings: list[str] = SLOW) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "tunelab.cli",
@@ -38,10 +41,13 @@ def start(out: Path) -> tuple[subprocess.Popen[str], list[str]]:
         str(EXAMPLES / "digits-grid.yaml"),
         "--out",
         str(out),
-        *SLOW,
+        *settings,
     ]
-    env = os.environ | {"OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+
+
+def start(out: Path) -> tuple[subprocess.Popen[str], list[str]]:
+    cmd = command(out)
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=ENV)
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True).start()
     return proc, lines
@@ -118,18 +124,8 @@ def checkpointed_epochs(out: Path) -> list[int]:
 @pytest.mark.slow
 def test_a_killed_population_resumes_each_member_from_its_checkpoint(tmp_path):
     # Without population=1: the grid's points of one batch size train as one population of 4.
-    cmd = [
-        sys.executable,
-        "-m",
-        "tunelab.cli",
-        "run",
-        str(EXAMPLES / "digits-grid.yaml"),
-        "--out",
-        str(tmp_path),
-    ]
-    cmd += SLOW[:-2]
-    env = os.environ | {"OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    cmd = command(tmp_path, SLOW[:-2])
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     deadline = time.monotonic() + 120
     while len([e for e in checkpointed_epochs(tmp_path) if e >= 2]) < 4:
         assert proc.poll() is None and time.monotonic() < deadline, "no checkpoints of the population"
@@ -137,7 +133,7 @@ def test_a_killed_population_resumes_each_member_from_its_checkpoint(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
 
-    assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+    assert subprocess.run(cmd, env=ENV, capture_output=True).returncode == 0
     trials = load_study(tmp_path).study.get_trials()
     assert len(set(finished_points(tmp_path))) == len(finished_points(tmp_path)) == 8
     retried = [t for t in trials if t.system_attrs.get("failed_trial") is not None]
