@@ -18,6 +18,7 @@ import copy
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
@@ -203,6 +204,60 @@ class PopulationOptimizer:
                     )
 
 
+@dataclass
+class _Member:
+    """One run of a population and the loop state that :func:`~tunelab.train.loop.train` keeps in
+    local variables for a lone run."""
+
+    config: RunConfig
+    model: torch.nn.Module  # its own network: initial weights first, its result at the end
+    order: torch.Generator  # its batch order
+    callbacks: Sequence[EpochCallback]
+    checkpoint: Checkpointer | None
+    plateau: Plateau | None
+    stopper: EarlyStopping | None
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_state: dict[str, torch.Tensor] | None = None
+    final_state: dict[str, torch.Tensor] | None = None
+    status: Status = "completed"
+    reason: str | None = None
+    epoch: int = 0  # epochs trained, those before a resume included
+    first_step: int = 0  # steps trained before this call (a resumed member's)
+    earlier_time: float = 0.0
+    resumed_from: int | None = None
+
+
+def _member(
+    config: RunConfig,
+    splits: Splits,
+    device: torch.device,
+    callbacks: Sequence[EpochCallback],
+    checkpoint: Checkpointer | None,
+) -> tuple[_Member, dict[int, dict[str, torch.Tensor]] | None]:
+    """A member as train() would start it, or continue it from ``checkpoint``; and its saved
+    optimizer state (loaded once the population's optimizer exists)."""
+    tc = config.train
+    torch.manual_seed(tc.seed)  # its initial weights come from its own seed, as in train()
+    member = _Member(
+        config,
+        build_model(config.model, splits.input_shape, splits.n_classes).to(device),
+        torch.Generator(device=device).manual_seed(tc.seed),
+        callbacks,
+        checkpoint,
+        Plateau(tc.schedule) if isinstance(tc.schedule, PlateauSchedule) else None,
+        EarlyStopping(tc.early_stopping) if tc.early_stopping else None,
+    )
+    saved = checkpoint.load() if checkpoint else None
+    if saved is None:
+        return member, None
+    member.model.load_state_dict(saved["model"])
+    member.order.set_state(saved["order_rng"])
+    member.best_state = restore_loop_state(saved, member.plateau, member.stopper, member.history, device)
+    member.epoch = member.resumed_from = saved["epoch"]
+    member.first_step, member.earlier_time = saved["step"], saved["train_time"]
+    return member, saved["optimizer"]["state"]
+
+
 def train_population(
     configs: Sequence[RunConfig],
     splits: Splits,
@@ -220,30 +275,17 @@ def train_population(
     pad = differ([c.model for c in configs])
     if len({population_key(c, "any" if pad else "none") for c in configs}) != 1:
         raise ValueError("these configurations cannot train as one population (see population_key)")
-    n_members = len(configs)
-    callbacks = callbacks or [[] for _ in configs]
-    checkpoints = checkpoints or [None] * n_members
     first = configs[0].train
     device = resolve_device(first.device) if device is None else torch.device(device)
     splits = splits.to(device)
-
-    models = []
-    for config in configs:  # each member's initial weights come from its own seed, as in train()
-        torch.manual_seed(config.train.seed)
-        models.append(build_model(config.model, splits.input_shape, splits.n_classes).to(device))
-    orders = [torch.Generator(device=device).manual_seed(c.train.seed) for c in configs]
-    plateaus = [
-        Plateau(c.train.schedule) if isinstance(c.train.schedule, PlateauSchedule) else None for c in configs
+    started = [
+        _member(c, splits, device, cbs, ckpt)
+        for c, cbs, ckpt in zip(
+            configs, callbacks or [[]] * len(configs), checkpoints or [None] * len(configs), strict=True
+        )
     ]
-    stoppers = [EarlyStopping(c.train.early_stopping) if c.train.early_stopping else None for c in configs]
-    histories: list[list[dict[str, float]]] = [[] for _ in configs]
-    best_states: list[dict[str, torch.Tensor] | None] = [None] * n_members
-    saved = [c.load() if c else None for c in checkpoints]
-    for m, state in enumerate(saved):
-        if state is not None:  # its weights before padding, the rest of its loop state now
-            models[m].load_state_dict(state["model"])
-            orders[m].set_state(state["order_rng"])
-            best_states[m] = restore_loop_state(state, plateaus[m], stoppers[m], histories[m], device)
+    members = [member for member, _ in started]
+    models = [m.model for m in members]
 
     nets = (
         padded_mlps([c.model for c in configs], models, splits.input_shape, splits.n_classes)
@@ -255,49 +297,54 @@ def train_population(
     base = copy.deepcopy(nets[0]).to("meta")
     forward = vmap(lambda p, b, x: functional_call(base, (p, b), (x,)), randomness="different")
     optimizer = PopulationOptimizer(params, [c.train.optimizer for c in configs])
-    shapes = [{k: v.shape for k, v in m.named_parameters()} for m in models]
-    for m, state in enumerate(saved):
-        if state is not None:
-            optimizer.load(m, state["optimizer"]["state"], shapes[m])
+    shapes = [{k: v.shape for k, v in model.named_parameters()} for model in models]
+    for row, (_, optimizer_state) in enumerate(started):
+        if optimizer_state is not None:
+            optimizer.load(row, optimizer_state, shapes[row])
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=first.precision == "bf16")
     # mean |g| of a layer divides by the member's own size of it; 0: the member lacks that layer
     layer_names = [f"{name}.weight" for name in weight_layers(nets[0])] if first.track_gradients else []
     all_sizes = torch.tensor(
         [[s[n].numel() if n in s else 0 for n in layer_names] for s in shapes], device=device
     )
-    max_norms = torch.tensor(
-        [math.inf if c.train.grad_clip is None else c.train.grad_clip for c in configs], device=device
-    )
+    max_norms = torch.tensor([c.train.grad_clip or math.inf for c in configs], device=device)
     clip = any(c.train.grad_clip is not None for c in configs)
-
     n_train, batch_size = len(splits.y_train), first.batch_size
     steps_per_epoch = math.ceil(n_train / batch_size)
-    # a resumed member goes on from its own epoch and step; the others start at 0
-    resumed_from: list[int | None] = [s["epoch"] if s else None for s in saved]
-    epochs = [r or 0 for r in resumed_from]
-    first_step = [s["step"] if s else 0 for s in saved]
-    earlier_time = [s["train_time"] if s else 0.0 for s in saved]
-    status: list[Status] = ["completed"] * n_members
-    reasons: list[str | None] = [None] * n_members
-    final_states: list[dict[str, torch.Tensor] | None] = [None] * n_members
     train_time = 0.0
-    step = 0  # steps of this call
-
-    slots = list(range(n_members))  # the member in each row of the stacked tensors
+    step = 0  # steps of this call; a resumed member adds its first_step
+    slots = list(range(len(members)))  # the member in each row of the stacked tensors
 
     def member_state(m: int) -> dict[str, torch.Tensor]:
         row = slots.index(m)
         state = {k: v[row].detach().clone() for k, v in (params | buffers).items()}
         return unpad_state(state, models[m]) if pad else state
 
-    def lr_now(m: int) -> float:
-        c = configs[m].train
-        return (
-            lr_at(
-                c.schedule, c.optimizer.lr, first_step[m] + step, steps_per_epoch, steps_per_epoch * c.epochs
-            )
-            * scales[m]
+    def checkpoint_state(m: int, row: int) -> dict[str, Any]:
+        """Member ``m`` (in ``row``) as train() checkpoints a lone run, to continue alone or not."""
+        member = members[m]
+        groups = make_optimizer(list(member.model.parameters()), member.config.train.optimizer)
+        optimizer_state = {
+            "state": optimizer.export(row, shapes[m]),
+            "param_groups": groups.state_dict()["param_groups"],
+        }
+        return loop_state(
+            member.epoch,
+            member.first_step + step,
+            member.earlier_time + train_time,
+            member_state(m),
+            optimizer_state,
+            member.order,
+            member.plateau,
+            member.stopper,
+            member.history,
+            member.best_state,
         )
+
+    def lr_now(m: int) -> float:
+        member, c = members[m], members[m].config.train
+        at = member.first_step + step
+        return lr_at(c.schedule, c.optimizer.lr, at, steps_per_epoch, steps_per_epoch * c.epochs) * scales[m]
 
     while slots:
         base.train()
@@ -306,8 +353,10 @@ def train_population(
         correct = torch.zeros(len(slots), device=device, dtype=torch.long)
         grad_sum = torch.zeros(len(slots), len(layer_names), device=device)
         sizes = all_sizes[slots].clamp(min=1)
-        perms = torch.stack([torch.randperm(n_train, generator=orders[m], device=device) for m in slots])
-        scales = [p.scale if p else 1.0 for p in plateaus]
+        perms = torch.stack(
+            [torch.randperm(n_train, generator=members[m].order, device=device) for m in slots]
+        )
+        scales = [m.plateau.scale if m.plateau else 1.0 for m in members]
         epoch_lrs = {m: lr_now(m) for m in slots}
         for begin in range(0, n_train, batch_size):
             index = perms[:, begin : begin + batch_size]
@@ -325,13 +374,8 @@ def train_population(
                 grads = _clip_per_member(grads, max_norms[slots])
             if layer_names:  # mean |g| of each member's layer: its L1 norm over the layer's size
                 by_name = dict(zip(params, grads, strict=True))
-                grad_sum += (
-                    torch.stack(
-                        [torch.linalg.vector_norm(by_name[n].flatten(1), 1, dim=1) for n in layer_names],
-                        dim=1,
-                    )
-                    / sizes
-                )
+                norms = [torch.linalg.vector_norm(by_name[n].flatten(1), 1, dim=1) for n in layer_names]
+                grad_sum += torch.stack(norms, dim=1) / sizes
             optimizer.step(grads, [lr_now(m) for m in slots])
             loss_sum += losses.detach() * index.shape[1]
             correct += (logits.argmax(dim=2) == y).sum(dim=1)
@@ -348,10 +392,10 @@ def train_population(
         grad_means = (grad_sum / steps_per_epoch).tolist()
         finished = []
         for row, m in enumerate(slots):
-            config, checkpoint = configs[m], checkpoints[m]
-            epochs[m] += 1
+            member, tc = members[m], members[m].config.train
+            member.epoch += 1
             record = {
-                "epoch": epochs[m],
+                "epoch": member.epoch,
                 "train_loss": train_loss[row],
                 "train_accuracy": train_acc[row],
                 "val_loss": val_loss[row],
@@ -359,84 +403,52 @@ def train_population(
                 "lr": epoch_lrs[m],
                 "time_s": seconds,
             }
-            record |= {
-                f"grad_{n.removesuffix('.weight')}": g
-                for n, g, size in zip(layer_names, grad_means[row], all_sizes[m].tolist(), strict=True)
-                if size
-            }
-            if epochs[m] - 1 == resumed_from[m]:
+            sized = zip(layer_names, grad_means[row], all_sizes[m].tolist(), strict=True)
+            record |= {f"grad_{n.removesuffix('.weight')}": g for n, g, size in sized if size}
+            if member.epoch - 1 == member.resumed_from:
                 record["resumed"] = 1.0  # the history shows where a rerun picked up
-            histories[m].append(record)
+            member.history.append(record)
             verdict, improved = end_of_epoch(
-                epochs[m], record, config.train.optimizer.lr, plateaus[m], stoppers[m], callbacks[m]
+                member.epoch, record, tc.optimizer.lr, member.plateau, member.stopper, member.callbacks
             )
-            if improved and config.train.early_stopping and config.train.early_stopping.restore_best:
-                best_states[m] = member_state(m)
+            if improved and tc.early_stopping and tc.early_stopping.restore_best:
+                member.best_state = member_state(m)
             if verdict:
-                status[m], reasons[m] = verdict
-            if verdict or epochs[m] == config.train.epochs:
+                member.status, member.reason = verdict
+            if verdict or member.epoch == tc.epochs:
                 finished.append(row)
-                final_states[m] = member_state(m)
-            elif checkpoint:
-                optimizer_state = {
-                    "state": optimizer.export(row, shapes[m]),
-                    "param_groups": _optimizer_groups(models[m], config),
-                }
-                checkpoint.save(
-                    loop_state(
-                        epochs[m],
-                        first_step[m] + step,
-                        earlier_time[m] + train_time,
-                        member_state(m),
-                        optimizer_state,
-                        orders[m],
-                        plateaus[m],
-                        stoppers[m],
-                        histories[m],
-                        best_states[m],
-                    )
-                )
+                member.final_state = member_state(m)
+            elif member.checkpoint:
+                member.checkpoint.save(checkpoint_state(m, row))
         if finished:  # finished members leave: pruning and early stopping save work
             keep = [row for row in range(len(slots)) if row not in finished]
             params = {k: v[keep].detach().requires_grad_(True) for k, v in params.items()}
             buffers = {k: v[keep] for k, v in buffers.items()}
             optimizer.keep(keep, params)
             slots = [slots[row] for row in keep]
-
-    results = []
-    for m, config in enumerate(configs):
-        model, state = models[m], best_states[m] or final_states[m]
-        assert state is not None  # every member ends with a final state
-        model.load_state_dict(state)
-        stopper = stoppers[m]
-        val = test = None
-        if status[m] != "diverged":
-            val = evaluate(model, splits.x_val, splits.y_val, splits.n_classes, config.train.eval_batch_size)
-            test = evaluate(
-                model, splits.x_test, splits.y_test, splits.n_classes, config.train.eval_batch_size
-            )
-        results.append(
-            TrainResult(
-                status=status[m],
-                reason=reasons[m],
-                history=histories[m],
-                val=val,
-                test=test,
-                model=model,
-                best_epoch=stopper.best_epoch if stopper and stopper.best_epoch else len(histories[m]),
-                train_time_s=earlier_time[m] + train_time,
-                device=str(device),
-                n_parameters=count_parameters(model),
-                checksums=dict(splits.checksums),
-                resumed_from=resumed_from[m],
-            )
-        )
-    return results
+    return [_result(member, splits, train_time, device) for member in members]
 
 
-def _optimizer_groups(model: torch.nn.Module, config: RunConfig) -> list[dict[str, Any]]:
-    """``param_groups`` of a lone run's optimizer, as its ``state_dict()`` has them."""
-    return make_optimizer(list(model.parameters()), config.train.optimizer).state_dict()["param_groups"]
+def _result(member: _Member, splits: Splits, train_time: float, device: torch.device) -> TrainResult:
+    """A finished member's result: its best (or last) weights, measured on validation and test."""
+    model, state, stopper = member.model, member.best_state or member.final_state, member.stopper
+    assert state is not None  # every member ends with a final state
+    model.load_state_dict(state)
+    batch, diverged = member.config.train.eval_batch_size, member.status == "diverged"
+    return TrainResult(
+        status=member.status,
+        reason=member.reason,
+        history=member.history,
+        val=None if diverged else evaluate(model, splits.x_val, splits.y_val, splits.n_classes, batch),
+        test=None if diverged else evaluate(model, splits.x_test, splits.y_test, splits.n_classes, batch),
+        model=model,
+        best_epoch=stopper.best_epoch if stopper and stopper.best_epoch else len(member.history),
+        train_time_s=member.earlier_time + train_time,
+        device=str(device),
+        n_parameters=count_parameters(model),
+        checksums=dict(splits.checksums),
+        resumed_from=member.resumed_from,
+    )
 
 
 def _clip_per_member(grads: list[torch.Tensor], max_norms: torch.Tensor) -> list[torch.Tensor]:
