@@ -105,6 +105,11 @@ BAD_STUDIES = [
     # top-level fields
     case("missing-name", VALID.replace("name: bad\n", ""), "name: required but missing"),
     case("bad-name-characters", VALID.replace("name: bad", "name: my study/1"), "name: use letters, digits"),
+    case(
+        "population-padding-word",
+        VALID + "population_padding: maybe\n",
+        "population_padding: must be true, false or auto, got 'maybe'",
+    ),
     case("unknown-top-level-key", VALID + "spaces: {}\n", "spaces: unknown key"),
     case("model-without-kind", study(LR).replace("kind: mlp, ", ""), "model: 'kind' is required but missing"),
     case(

@@ -330,6 +330,13 @@ class StudySpec(_Frozen):
             raise ValueError("use letters, digits, '.', '_' and '-' only (it names a folder)")
         return name
 
+    @field_validator("population_padding", mode="before")
+    @classmethod
+    def _padding(cls, value: Any) -> Any:
+        if isinstance(value, bool) or value == "auto":
+            return value
+        raise ValueError(f"must be true, false or auto, got {value!r}")
+
     @field_validator("strategy", "objective", "pruner", mode="before")
     @classmethod
     def _named(cls, value: Any, info: ValidationInfo) -> Any:
