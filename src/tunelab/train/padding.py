@@ -68,11 +68,11 @@ class PaddedMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.flatten(x)
+        acts = list(self.activations)
         for i in range(self.depth):
             z = getattr(self, f"dense{i + 1}")(h)
             if self.batch_norm:
                 z = getattr(self, f"bn{i + 1}")(z)
-            acts = list(self.activations)
             a = acts[0](z)
             for k, act in enumerate(acts[1:], start=1):
                 a = torch.where(self.activation[i] == k, act(z), a)
