@@ -44,8 +44,11 @@ class StorageCheckpointer:
             data = conn.execute(sa.select(TABLE.c.data).where(self._where())).scalar()
         return from_bytes(data) if data is not None else None
 
+    def due(self) -> bool:
+        return time.monotonic() - self._last >= self.interval_s
+
     def save(self, state: dict[str, Any]) -> None:
-        if time.monotonic() - self._last < self.interval_s:
+        if not self.due():
             return
         self._last = time.monotonic()
         data = to_bytes(state)

@@ -20,6 +20,10 @@ class Checkpointer(Protocol):
         """The last saved state, or None."""
         ...
 
+    def due(self) -> bool:
+        """Whether a save now would be kept: the loop builds a state only then."""
+        ...
+
     def save(self, state: dict[str, Any]) -> None:
         """Keep ``state``, replacing the previous one."""
         ...
@@ -44,6 +48,9 @@ class FileCheckpointer:
 
     def load(self) -> dict[str, Any] | None:
         return from_bytes(self.path.read_bytes()) if self.path.is_file() else None
+
+    def due(self) -> bool:
+        return True
 
     def save(self, state: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

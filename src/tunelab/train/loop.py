@@ -171,11 +171,10 @@ def train(
     if saved is not None:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
-        order.set_state(saved["order_rng"])
         torch.set_rng_state(saved["torch_rng"])
         if saved["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(saved["cuda_rng"])
-        best_state = restore_loop_state(saved, plateau, stopper, history, device)
+        best_state = restore_loop_state(saved, order, plateau, stopper, history, device)
         step, train_time = saved["step"], saved["train_time"]
     resumed_from = saved["epoch"] if saved is not None else None
     for epoch in range(len(history) + 1, tc.epochs + 1):
@@ -234,7 +233,7 @@ def train(
         if verdict:
             status, reason = verdict
             break
-        if checkpoint and epoch < tc.epochs:
+        if checkpoint and epoch < tc.epochs and checkpoint.due():
             checkpoint.save(
                 loop_state(
                     epoch,
@@ -340,12 +339,15 @@ def loop_state(
 
 def restore_loop_state(
     saved: dict[str, Any],
+    order: torch.Generator,
     plateau: Plateau | None,
     stopper: EarlyStopping | None,
     history: list[dict[str, float]],
     device: torch.device,
 ) -> dict[str, torch.Tensor] | None:
-    """Put back the schedule, early stopping and history of ``saved``; returns its best weights."""
+    """Put back the batch order, schedule, early stopping and history of ``saved`` (what
+    :func:`loop_state` keeps beside the weights and optimizer); returns its best weights."""
+    order.set_state(saved["order_rng"])
     if plateau and saved["plateau"]:
         plateau.scale, plateau.best, plateau.wait = saved["plateau"]
     if stopper and saved["stopper"]:

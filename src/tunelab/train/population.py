@@ -251,8 +251,9 @@ def _member(
     if saved is None:
         return member, None
     member.model.load_state_dict(saved["model"])
-    member.order.set_state(saved["order_rng"])
-    member.best_state = restore_loop_state(saved, member.plateau, member.stopper, member.history, device)
+    member.best_state = restore_loop_state(
+        saved, member.order, member.plateau, member.stopper, member.history, device
+    )
     member.epoch = member.resumed_from = saved["epoch"]
     member.first_step, member.earlier_time = saved["step"], saved["train_time"]
     return member, saved["optimizer"]["state"]
@@ -418,7 +419,7 @@ def train_population(
             if verdict or member.epoch == tc.epochs:
                 finished.append(row)
                 member.final_state = member_state(m)
-            elif member.checkpoint:
+            elif member.checkpoint and member.checkpoint.due():  # copies every member's state: only when kept
                 member.checkpoint.save(checkpoint_state(m, row))
         if finished:  # finished members leave: pruning and early stopping save work
             keep = [row for row in range(len(slots)) if row not in finished]
