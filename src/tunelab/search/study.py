@@ -426,7 +426,7 @@ class Worker:
         """Where one seed of ``trial`` keeps its state: keyed by its chain of retries.
 
         The ``runs`` of a population save ``runs`` times less often than a lone run, so that it
-        writes no more bytes per second than one (16 paper-000 MLPs with Adam: ~300 MB a save).
+        writes no more bytes per second than one (16 paper-000 MLPs with Adam: ~130 MB a save, by count).
         """
         interval = self.spec.checkpoint_interval_s * runs
         return StorageCheckpointer(self.handle.url, self.spec.name, self._chain(trial), seed, interval)
