@@ -50,12 +50,25 @@ PAPER_TRAINING_S = 1073  # paper 000: one training of its final model
 
 
 class Progress(Observer):
-    """One line per finished trial on stderr, so that a long run shows it is alive."""
+    """On stderr, with the seconds since the start: a line per finished trial, and the epoch reached
+    every 20 s (a population's trials all finish at its end), so that a run cut short by a time limit
+    still shows how far it got."""
+
+    def __init__(self) -> None:
+        self.start = self.shown = time.perf_counter()
+
+    def _line(self, text: str) -> None:
+        self.shown = time.perf_counter()
+        print(f"{self.shown - self.start:7.1f} s  {text}", file=sys.stderr, flush=True)
+
+    def epoch(self, number: int, epoch: int, epochs: int, record: Mapping[str, float]) -> None:
+        if time.perf_counter() - self.shown > 20:
+            self._line(f"trial {number}: epoch {epoch}/{epochs}")
 
     def trial_finished(self, number: int, outcome: Any, done: int, best: Any) -> None:
         val = (outcome.metrics or {}).get("val_accuracy")
         shown = f"val {val:.4f}" if val is not None else outcome.reason or ""
-        print(f"trial {number} {outcome.outcome}: {shown} ({done} done)", file=sys.stderr, flush=True)
+        self._line(f"trial {number} {outcome.outcome}: {shown} ({done} done)")
 
 
 def run(args: argparse.Namespace, out: Path) -> Any:
