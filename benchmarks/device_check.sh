@@ -43,10 +43,11 @@ run)
     timeout "$limit" python3 "$@" 2>&1 | tee "$out/$name.txt"
     if [ "${PIPESTATUS[0]}" = 124 ]; then echo "(stopped at its ${limit} s limit)" | tee -a "$out/$name.txt"; fi
   }
+  bench optimizer-step 20 optimizer_step.py --device "$device"
   bench population 60 population.py --device "$device"
   bench population-mnist 60 population.py --device "$device" --dataset mnist --data-dir ../.data --train-subset 10000
   bench time-to-accuracy 140 time_to_accuracy.py --data-dir ../.data/mnist --device "$device"
-  bench study-000 230 study_000.py --data-dir ../.data --device "$device"
+  bench study-000 210 study_000.py --data-dir ../.data --device "$device"
   bench throughput 60 train_throughput.py --data-dir ../.data/mnist --epochs 3 --device "$device"
   ;;
 *)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 
@@ -143,6 +145,33 @@ def assert_matches_alone(configs, splits, exact_state=True):
                     member.model.state_dict()[key], value, rtol=1e-2, atol=1e-3, msg=key
                 )
         assert member.test.accuracy == pytest.approx(alone.test.accuracy, abs=3 / len(splits.y_test))
+
+
+def test_members_with_the_same_settings_and_learning_rate_step_in_one_call(monkeypatch):
+    halving = {"name": "step", "step_size": 1, "gamma": 0.5}  # its lr parts from the others' at epoch 2
+    configs = [
+        config(optimizer="adam", seed=0),
+        config(optimizer="adam", seed=1),
+        config(optimizer="adam", seed=2, schedule=halving),
+        config(optimizer={"name": "adam", "weight_decay": 1e-4}, seed=3),
+    ]
+    splits = load_splits(configs[0].data)
+    calls = []
+    adam = sys.modules["torch.optim.adam"]
+    real = adam.adam
+
+    def counted(params, *args, **kwargs):
+        calls.append(len(params))
+        return real(params, *args, **kwargs)
+
+    monkeypatch.setattr(adam, "adam", counted)
+    train_population(configs, splits)
+    monkeypatch.undo()
+    tensors = 6  # weights and biases of the 32-16 MLP's three layers, per member
+    steps = len(calls) // (2 + 3 + 3)  # per epoch: two calls a step in epoch 1, then three
+    assert calls[: 2 * steps] == [3 * tensors, tensors] * steps  # members 0-2 in one call, then 3
+    assert calls[2 * steps :] == [2 * tensors, tensors, tensors] * 2 * steps  # 0-1, 2, 3
+    assert_matches_alone(configs, splits)
 
 
 def test_batch_norm_members_match_one_by_one_training():

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -105,6 +105,7 @@ class PopulationOptimizer:
         # torch.optim keeps the step count of a fused optimizer on the device, of the others on the CPU
         where = device if self.fused else torch.device("cpu")
         self.counts = [[torch.zeros((), device=where) for _ in params] for _ in configs]
+        self._slice()
 
     def keep(self, rows: list[int], params: dict[str, torch.Tensor]) -> None:
         """Keep only the members in ``rows`` (the others have finished), with ``params`` their weights."""
@@ -112,6 +113,17 @@ class PopulationOptimizer:
         self.counts = [self.counts[r] for r in rows]
         self.state = {kind: {k: t[rows] for k, t in state.items()} for kind, state in self.state.items()}
         self.params = params
+        self._slice()
+
+    def _slice(self) -> None:
+        """Each member's slices of the stacked parameters and state, made once for every step."""
+
+        def by_member(tensors: Iterable[torch.Tensor]) -> list[list[torch.Tensor]]:
+            return [list(row) for row in zip(*(t.detach().unbind(0) for t in tensors), strict=True)]
+
+        self.rows = by_member(self.params.values())
+        self.state_rows = {kind: by_member(state.values()) for kind, state in self.state.items()}
+        self.settings = [(c.momentum, c.nesterov, c.weight_decay, c.betas, c.eps) for c in self.configs]
 
     def _kinds(self, row: int) -> list[str]:
         """The state a lone run of member ``row`` keeps (torch.optim creates no unused buffers)."""
@@ -144,19 +156,28 @@ class PopulationOptimizer:
                 else:
                     self.state[_KINDS.get(key, key)][name][row][cut].copy_(value)
 
-    def _slices(self, kind: str, row: int) -> list[torch.Tensor]:
-        return [t[row] for t in self.state[kind].values()]
-
     @torch.no_grad()
     def step(self, grads: Sequence[torch.Tensor], lrs: Sequence[float]) -> None:
-        """One step of every member, ``lrs[i]`` the learning rate of the member in row ``i``."""
+        """One step of every member, ``lrs[i]`` the learning rate of the member in row ``i``.
+
+        Members with the same settings and learning rate (repeats over seeds; most of a search
+        whose learning rate is not searched) step in one call: the update is element-wise, so each
+        member's arithmetic is that of a lone run either way, in one launch instead of one per member.
+        """
+        grad_rows = [list(row) for row in zip(*(g.unbind(0) for g in grads), strict=True)]
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for row, lr in enumerate(lrs):
+            groups.setdefault((lr, self.settings[row]), []).append(row)
         fused = True if self.fused else None
-        for row, (c, lr) in enumerate(zip(self.configs, lrs, strict=True)):
-            params = [p[row] for p in self.params.values()]
-            member = [g[row] for g in grads]
+        for (lr, _), rows in groups.items():
+            c = self.configs[rows[0]]
+            params = [t for r in rows for t in self.rows[r]]
+            member = [t for r in rows for t in grad_rows[r]]
+            state = {kind: [t for r in rows for t in slices[r]] for kind, slices in self.state_rows.items()}
+            counts = [t for r in rows for t in self.counts[r]]
             match self.name:
                 case "sgd":
-                    buffers = self._slices("momentum", row) if c.momentum else [None] * len(params)
+                    buffers = state["momentum"] if c.momentum else [None] * len(params)
                     sgd.sgd(
                         params,
                         member,
@@ -173,10 +194,10 @@ class PopulationOptimizer:
                     adam.adam(
                         params,
                         member,
-                        self._slices("exp_avg", row),
-                        self._slices("exp_avg_sq", row),
+                        state["exp_avg"],
+                        state["exp_avg_sq"],
                         [],
-                        self.counts[row],
+                        counts,
                         fused=fused,
                         decoupled_weight_decay=self.name == "adamw",
                         amsgrad=False,
@@ -191,10 +212,10 @@ class PopulationOptimizer:
                     rmsprop.rmsprop(
                         params,
                         member,
-                        self._slices("square_avg", row),
-                        self._slices("grad_avg", row),
-                        self._slices("momentum", row),
-                        self.counts[row],
+                        state["square_avg"],
+                        state["grad_avg"],
+                        state["momentum"],
+                        counts,
                         lr=lr,
                         alpha=0.99,  # torch's default, as make_optimizer leaves it
                         eps=1e-8 if c.eps is None else c.eps,
