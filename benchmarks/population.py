@@ -5,7 +5,10 @@ one after another with ``train()``, then together with ``train_population()``, i
 the same device and thread count. Both use plain SGD with momentum so the arithmetic is the same.
 The last row is paper 000's search space instead: 16 random MLPs (3-5 layers of 128-512 units,
 relu/tanh/silu and dropout 0.1-0.3 per layer, batch norm, Adam), all of different shapes, which a
-population trains zero-padded to the widest and deepest (``tunelab.train.padding``).
+population trains zero-padded to the widest and deepest (``tunelab.train.padding``). The captured
+column trains the population again with ``train.compile: reduce-overhead``: on a GPU its whole step
+is one CUDA graph replayed per batch; elsewhere the same step runs uncaptured (a check that the
+captured path costs nothing there).
 
     python benchmarks/population.py                                     # digits, seconds
     python benchmarks/population.py --dataset mnist --data-dir ../shared/data --train-subset 10000
@@ -89,8 +92,11 @@ def main() -> None:
         f"{args.members} trials × {args.epochs} epochs, batch {args.batch_size}, SGD momentum 0.9, "
         f"lr 1e-3…1e-1, {args.dataset} (train subset {args.train_subset or 'all'})\n"
     )
-    print("| MLP | one by one (s) | population (s) | trials/s one by one | trials/s population | ratio |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(
+        "| MLP | one by one (s) | population (s) | trials/s one by one | trials/s population | ratio "
+        "| captured (s) | ratio captured |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     rows = [("-".join(map(str, h)), configs(args, h)) for h in ([64], [256, 128], [448, 192, 320, 128, 384])]
     rows.append(("000 space, 16 shapes, padded", space_000(args)))
     for shape, runs in rows:
@@ -104,10 +110,18 @@ def main() -> None:
         start = time.perf_counter()
         train_population(runs, splits)
         together = time.perf_counter() - start
+        graphed = [
+            c.model_copy(update={"train": c.train.model_copy(update={"compile": "reduce-overhead"})})
+            for c in runs
+        ]
+        train_population(graphed[:2], splits)
+        start = time.perf_counter()
+        train_population(graphed, splits)
+        captured = time.perf_counter() - start
         n = len(runs)
         print(
             f"| {shape} | {alone:.2f} | {together:.2f} | {n / alone:.2f} | {n / together:.2f} | "
-            f"{alone / together:.2f}x |"
+            f"{alone / together:.2f}x | {captured:.2f} | {alone / captured:.2f}x |"
         )
 
 

@@ -297,7 +297,9 @@ class TrainConfig(_Frozen):
     compile: bool | CompileMode = Field(
         False,
         description="torch.compile the model for training: false, true (= default) or a mode; "
-        "reduce-overhead adds CUDA graphs on a GPU (worth it for long runs)",
+        "reduce-overhead adds CUDA graphs on a GPU (worth it for long runs); a population "
+        "(several runs trained as one) instead captures its whole step in one CUDA graph with "
+        "reduce-overhead and ignores the other modes",
     )
 
     @field_validator("schedule", mode="before")

@@ -9,7 +9,7 @@ import torch
 
 from tunelab.config import validate_run_config
 from tunelab.data import load_splits
-from tunelab.train import train
+from tunelab.train import population, train
 from tunelab.train.checkpoint import FileCheckpointer
 from tunelab.train.population import population_key, train_population
 
@@ -172,6 +172,49 @@ def test_members_with_the_same_settings_and_learning_rate_step_in_one_call(monke
     assert calls[: 2 * steps] == [3 * tensors, tensors] * steps  # members 0-2 in one call, then 3
     assert calls[2 * steps :] == [2 * tensors, tensors, tensors] * 2 * steps  # 0-1, 2, 3
     assert_matches_alone(configs, splits)
+
+
+def test_a_captured_step_trains_as_the_uncaptured_one(monkeypatch):
+    """``compile: reduce-overhead`` replays one captured step per full batch on a GPU; on a CPU the
+    same step runs through the graph's own tensors, which is what this checks: batch rows and
+    learning rates copied in, sums added up, and a new graph once a member has left."""
+    stop = {"monitor": "val_loss", "patience": 1, "min_delta": 10.0}
+    plateau = {"name": "plateau", "monitor": "val_loss", "factor": 0.5, "patience": 0, "min_delta": 10.0}
+    members = [
+        {"optimizer": {"name": "adam", "lr": 1e-3}, "seed": 0, "schedule": plateau},
+        {"optimizer": {"name": "adam", "lr": 3e-3}, "seed": 1, "early_stopping": stop, "grad_clip": 0.5},
+        {"optimizer": {"name": "adam", "lr": 1e-3}, "seed": 2, "schedule": "cosine"},
+    ]
+    splits = load_splits(config().data)
+    assert len(splits.y_train) % 64  # a shorter last batch, which runs uncaptured
+    graphs, replays = [], []
+    real_init, real_call = population._StepGraph.__init__, population._StepGraph.__call__
+
+    def init(self, *args, **kwargs):
+        graphs.append(self)
+        real_init(self, *args, **kwargs)
+
+    def call(self, index, at):
+        replays.append(len(index))
+        real_call(self, index, at)
+
+    monkeypatch.setattr(population._StepGraph, "__init__", init)
+    monkeypatch.setattr(population._StepGraph, "__call__", call)
+    eager = train_population([config(epochs=4, **m) for m in members], splits)
+    assert graphs == []
+    captured = train_population([config(epochs=4, compile="reduce-overhead", **m) for m in members], splits)
+    full = len(splits.y_train) // 64
+    assert len(graphs) == 2 and replays == [3] * 2 * full + [2] * 2 * full  # member 1 leaves after 2
+    for a, b in zip(eager, captured, strict=True):
+        assert b.status == a.status and len(b.history) == len(a.history)
+        for x, y in zip(a.history, b.history, strict=True):
+            assert y["lr"] == pytest.approx(x["lr"])
+            assert y["train_loss"] == pytest.approx(x["train_loss"], rel=1e-5)
+            assert y["grad_dense1"] == pytest.approx(x["grad_dense1"], rel=1e-4)
+        for key, value in a.model.state_dict().items():
+            torch.testing.assert_close(b.model.state_dict()[key], value, rtol=1e-4, atol=1e-6)
+    assert [r.status for r in captured] == ["completed", "early_stopped", "completed"]
+    assert captured[0].history[-1]["lr"] < 1e-3  # the plateau halved it: a new rate reached the step
 
 
 def test_batch_norm_members_match_one_by_one_training():

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -157,7 +157,7 @@ class PopulationOptimizer:
                     self.state[_KINDS.get(key, key)][name][row][cut].copy_(value)
 
     @torch.no_grad()
-    def step(self, grads: Sequence[torch.Tensor], lrs: Sequence[float]) -> None:
+    def step(self, grads: Sequence[torch.Tensor], lrs: Sequence[float] | torch.Tensor) -> None:
         """One step of every member, ``lrs[i]`` the learning rate of the member in row ``i``.
 
         Members with the same settings and learning rate (repeats over seeds; most of a search
@@ -165,11 +165,16 @@ class PopulationOptimizer:
         member's arithmetic is that of a lone run either way, in one launch instead of one per member.
         """
         grad_rows = [list(row) for row in zip(*(g.unbind(0) for g in grads), strict=True)]
-        groups: dict[tuple[Any, ...], list[int]] = {}
-        for row, lr in enumerate(lrs):
-            groups.setdefault((lr, self.settings[row]), []).append(row)
+        groups: list[tuple[float | torch.Tensor, list[int]]]
+        if isinstance(lrs, torch.Tensor):  # read on the device (a captured step): one call per member
+            groups = [(lrs[row], [row]) for row in range(len(lrs))]
+        else:
+            same: dict[tuple[Any, ...], list[int]] = {}
+            for row, rate in enumerate(lrs):
+                same.setdefault((rate, self.settings[row]), []).append(row)
+            groups = [(key[0], rows) for key, rows in same.items()]
         fused = True if self.fused else None
-        for (lr, _), rows in groups.items():
+        for lr, rows in groups:
             c = self.configs[rows[0]]
             params = [t for r in rows for t in self.rows[r]]
             member = [t for r in rows for t in grad_rows[r]]
@@ -177,7 +182,9 @@ class PopulationOptimizer:
             counts = [t for r in rows for t in self.counts[r]]
             match self.name:
                 case "sgd":
-                    buffers = state["momentum"] if c.momentum else [None] * len(params)
+                    buffers: list[torch.Tensor | None] = (
+                        [*state["momentum"]] if c.momentum else [None] * len(params)
+                    )
                     sgd.sgd(
                         params,
                         member,
@@ -185,7 +192,7 @@ class PopulationOptimizer:
                         fused=fused,
                         weight_decay=c.weight_decay,
                         momentum=c.momentum,
-                        lr=lr,
+                        lr=lr,  # type: ignore[arg-type]  # fused: a tensor too
                         dampening=0.0,
                         nesterov=c.nesterov,
                         maximize=False,
@@ -208,7 +215,8 @@ class PopulationOptimizer:
                         eps=1e-8 if c.eps is None else c.eps,
                         maximize=False,
                     )
-                case "rmsprop":
+                case "rmsprop":  # never captured (unfused), so its rate is a number
+                    assert not isinstance(lr, torch.Tensor)
                     rmsprop.rmsprop(
                         params,
                         member,
@@ -323,7 +331,10 @@ def train_population(
     for row, (_, optimizer_state) in enumerate(started):
         if optimizer_state is not None:
             optimizer.load(row, optimizer_state, shapes[row])
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=first.precision == "bf16")
+    # no autocast cache: a CUDA graph cannot capture one (and each weight is cast once a step anyway)
+    autocast = torch.autocast(
+        device.type, dtype=torch.bfloat16, enabled=first.precision == "bf16", cache_enabled=False
+    )
     # mean |g| of a layer divides by the member's own size of it; 0: the member lacks that layer
     layer_names = [f"{name}.weight" for name in weight_layers(nets[0])] if first.track_gradients else []
     all_sizes = torch.tensor(
@@ -363,44 +374,56 @@ def train_population(
             member.best_state,
         )
 
-    def lr_now(m: int) -> float:
+    def lr_now(m: int, ahead: int = 0) -> float:
         member, c = members[m], members[m].config.train
-        at = member.first_step + step
+        at = member.first_step + step + ahead
         return lr_at(c.schedule, c.optimizer.lr, at, steps_per_epoch, steps_per_epoch * c.epochs) * scales[m]
 
+    def train_step(index: torch.Tensor, lrs: Sequence[float] | torch.Tensor, sums: _Sums) -> None:
+        """One step of every member on the batch rows ``index`` (members × batch)."""
+        x, y = splits.x_train[index], splits.y_train[index]
+        with autocast:
+            logits = forward(params, buffers, x)
+        losses = (
+            F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="none")
+            .view(len(index), -1)
+            .mean(1)
+        )
+        # contiguous: vmap's gradients can be strided; torch 2.13's fused CPU optimizers misread them
+        grads = [g.contiguous() for g in torch.autograd.grad(losses.sum(), list(params.values()))]
+        if clip:
+            grads = _clip_per_member(grads, sums.max_norms)
+        if layer_names:  # mean |g| of each member's layer: its L1 norm over the layer's size
+            by_name = dict(zip(params, grads, strict=True))
+            norms = [torch.linalg.vector_norm(by_name[n].flatten(1), 1, dim=1) for n in layer_names]
+            sums.grads += torch.stack(norms, dim=1) / sums.sizes
+        optimizer.step(grads, lrs)
+        sums.loss += losses.detach() * index.shape[1]
+        sums.correct += (logits.argmax(dim=2) == y).sum(dim=1)
+
+    # reduce-overhead: every full batch replays one captured step (rmsprop's unfused step cannot be)
+    graphs = first.compile_mode() == "reduce-overhead" and optimizer.fused
+    sums, graph = None, None  # rebuilt when members leave: a graph holds the tensors it captured
     while slots:
         base.train()
         start = time.perf_counter()
-        loss_sum = torch.zeros(len(slots), device=device)
-        correct = torch.zeros(len(slots), device=device, dtype=torch.long)
-        grad_sum = torch.zeros(len(slots), len(layer_names), device=device)
-        sizes = all_sizes[slots].clamp(min=1)
+        if sums is None:
+            sums = _Sums.zeros(len(slots), all_sizes[slots].clamp(min=1), max_norms[slots])
+            graph = _StepGraph(train_step, sums, (len(slots), batch_size), device) if graphs else None
+        sums.zero_()
         perms = torch.stack(
             [torch.randperm(n_train, generator=members[m].order, device=device) for m in slots]
         )
         scales = [m.plateau.scale if m.plateau else 1.0 for m in members]
         epoch_lrs = {m: lr_now(m) for m in slots}
+        if graph:  # the epoch's learning rates, read by the captured step from the device
+            graph.schedule([[lr_now(m, i) for m in slots] for i in range(steps_per_epoch)])
         for begin in range(0, n_train, batch_size):
             index = perms[:, begin : begin + batch_size]
-            x, y = splits.x_train[index], splits.y_train[index]
-            with autocast:
-                logits = forward(params, buffers, x)
-            losses = (
-                F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="none")
-                .view(len(slots), -1)
-                .mean(1)
-            )
-            # contiguous: vmap's gradients can be strided; torch 2.13's fused CPU optimizers misread them
-            grads = [g.contiguous() for g in torch.autograd.grad(losses.sum(), list(params.values()))]
-            if clip:
-                grads = _clip_per_member(grads, max_norms[slots])
-            if layer_names:  # mean |g| of each member's layer: its L1 norm over the layer's size
-                by_name = dict(zip(params, grads, strict=True))
-                norms = [torch.linalg.vector_norm(by_name[n].flatten(1), 1, dim=1) for n in layer_names]
-                grad_sum += torch.stack(norms, dim=1) / sizes
-            optimizer.step(grads, [lr_now(m) for m in slots])
-            loss_sum += losses.detach() * index.shape[1]
-            correct += (logits.argmax(dim=2) == y).sum(dim=1)
+            if graph and index.shape[1] == batch_size:
+                graph(index, begin // batch_size)
+            else:  # a shorter last batch runs uncaptured
+                train_step(index, [lr_now(m) for m in slots], sums)
             step += 1
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -410,8 +433,8 @@ def train_population(
         base.eval()
         with autocast:
             val_loss, val_acc = _evaluate_population(forward, params, buffers, splits, first.eval_batch_size)
-        train_loss, train_acc = (loss_sum / n_train).tolist(), (correct.double() / n_train).tolist()
-        grad_means = (grad_sum / steps_per_epoch).tolist()
+        train_loss, train_acc = (sums.loss / n_train).tolist(), (sums.correct.double() / n_train).tolist()
+        grad_means = (sums.grads / steps_per_epoch).tolist()
         finished = []
         for row, m in enumerate(slots):
             member, tc = members[m], members[m].config.train
@@ -448,6 +471,7 @@ def train_population(
             buffers = {k: v[keep] for k, v in buffers.items()}
             optimizer.keep(keep, params)
             slots = [slots[row] for row in keep]
+            sums = None
     return [_result(member, splits, train_time, device) for member in members]
 
 
@@ -471,6 +495,84 @@ def _result(member: _Member, splits: Splits, train_time: float, device: torch.de
         checksums=dict(splits.checksums),
         resumed_from=member.resumed_from,
     )
+
+
+@dataclass
+class _Sums:
+    """A population's running sums over an epoch, zeroed in place (a captured step adds to them),
+    and the per-member constants its step reads."""
+
+    loss: torch.Tensor  # (members,)
+    correct: torch.Tensor  # (members,)
+    grads: torch.Tensor  # (members, layers): sum of mean |g|
+    sizes: torch.Tensor  # (members, layers): each member's size of each layer (at least 1)
+    max_norms: torch.Tensor  # (members,): gradient clipping (inf: none)
+
+    @classmethod
+    def zeros(cls, members: int, sizes: torch.Tensor, max_norms: torch.Tensor) -> _Sums:
+        device = sizes.device
+        return cls(
+            torch.zeros(members, device=device),
+            torch.zeros(members, device=device, dtype=torch.long),
+            torch.zeros(sizes.shape, device=device),
+            sizes,
+            max_norms,
+        )
+
+    def zero_(self) -> None:
+        for t in (self.loss, self.correct, self.grads):
+            t.zero_()
+
+
+class _StepGraph:
+    """A population's training step captured once in a CUDA graph, then replayed for each full batch.
+
+    Kernel launches, not arithmetic, bound a population's step on a GPU at small batches (hundreds of
+    small kernels); a replay launches them all at once. The step reads its batch rows and learning
+    rates from tensors the graph owns and adds to ``sums``, which lives as long as the graph. Off
+    CUDA the same step runs through the same tensors without a graph (what the CPU tests exercise).
+    """
+
+    WARMUP = 3  # uncaptured steps on a side stream first, as torch.cuda.graphs asks
+
+    def __init__(
+        self,
+        step: Callable[[torch.Tensor, torch.Tensor, _Sums], None],
+        sums: _Sums,
+        index_shape: tuple[int, int],
+        device: torch.device,
+    ) -> None:
+        self.step, self.sums, self.device = step, sums, device
+        self.index = torch.zeros(index_shape, dtype=torch.long, device=device)
+        self.lrs = torch.zeros(index_shape[0], device=device)
+        self.table = self.lrs.unsqueeze(0)
+        self.graph: Any = None
+        self.warm = 0
+
+    def schedule(self, lrs: list[list[float]]) -> None:
+        """Each step's learning rate of each member this epoch (one copy to the device an epoch)."""
+        self.table = torch.tensor(lrs, device=self.device)
+
+    def __call__(self, index: torch.Tensor, at: int) -> None:
+        """Train on the batch rows ``index`` with the learning rates of this epoch's step ``at``."""
+        self.index.copy_(index)
+        self.lrs.copy_(self.table[at])
+        if self.device.type != "cuda":
+            self.step(self.index, self.lrs, self.sums)
+        elif self.graph is not None:
+            self.graph.replay()
+        elif self.warm < self.WARMUP:
+            main, side = torch.cuda.current_stream(self.device), torch.cuda.Stream(self.device)
+            side.wait_stream(main)
+            with torch.cuda.stream(side):
+                self.step(self.index, self.lrs, self.sums)
+            main.wait_stream(side)
+            self.warm += 1
+        else:
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):  # records the step without running it
+                self.step(self.index, self.lrs, self.sums)
+            self.graph.replay()
 
 
 def _clip_per_member(grads: list[torch.Tensor], max_norms: torch.Tensor) -> list[torch.Tensor]:
