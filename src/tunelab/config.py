@@ -289,7 +289,11 @@ class TrainConfig(_Frozen):
     grad_clip: float | None = Field(None, gt=0.0, description="clip the global gradient norm to this value")
     seed: int = 0
     device: str = Field("auto", description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
-    eval_batch_size: PositiveInt = 4096
+    eval_batch_size: PositiveInt | None = Field(
+        None,
+        description="images per evaluation batch; default: 4096 on a GPU, and on a CPU as many as keep "
+        "the layers' outputs near 128 MB (4096 for an MLP, 64 for a mid-size CNN)",
+    )
     track_gradients: bool = Field(True, description="record the mean |gradient| of each layer every epoch")
     precision: Literal["fp32", "bf16"] = Field(
         "fp32", description="bf16: bfloat16 autocast of the forward pass (fast on recent GPUs)"

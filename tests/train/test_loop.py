@@ -171,6 +171,25 @@ def test_evaluate_reports_confusion_consistent_with_accuracy(splits):
     assert metrics.loss == pytest.approx(result.test.loss, rel=1e-5)
 
 
+def test_a_cpu_evaluation_batch_keeps_the_layer_outputs_near_128_mb(splits):
+    from torch import nn
+
+    from tunelab.train.loop import EVAL_BYTES, eval_batch_size
+
+    x = torch.zeros(4, 1, 28, 28)
+    cnn = nn.Sequential(nn.Conv2d(1, 64, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(64 * 28 * 28, 10))
+    per_image = (3 * 64 * 28 * 28 + 10) * 4  # the outputs of its four layers, float32
+    batch = eval_batch_size(cnn, x)
+    assert batch == 128 and batch * per_image <= EVAL_BYTES < 2 * batch * per_image
+    assert cnn.training  # the probe leaves the model as it was
+    assert eval_batch_size(cnn, x, members=4) == 32  # a population evaluates its members at once
+    assert eval_batch_size(cnn, x, members=16) == 32  # at least 32
+    assert eval_batch_size(cnn, x, configured=7) == 7
+    assert eval_batch_size(cnn.to("meta"), x.to("meta")) == 4096  # off a CPU: large batches
+    mlp = train(config(epochs=1), splits).model
+    assert eval_batch_size(mlp, splits.x_val) == 4096  # a few KB an image
+
+
 def test_a_run_resumed_from_a_checkpoint_matches_an_uninterrupted_one(tmp_path):
     from tunelab.train.checkpoint import FileCheckpointer
 

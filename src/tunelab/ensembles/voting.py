@@ -26,6 +26,7 @@ from tunelab.errors import ConfigError
 from tunelab.resultfiles import load_result
 from tunelab.search.strategies import ranked
 from tunelab.search.study import StudyHandle, load_study
+from tunelab.train.loop import eval_batch_size
 from tunelab.train.metrics import Metrics, metrics_from_confusion
 
 if TYPE_CHECKING:
@@ -161,7 +162,7 @@ def predict_members(
             splits[data] = load_splits(data, device=device, data_dir=data_dir)
         current = splits[data]
         model = member.load_model(current.input_shape, current.n_classes, device)
-        batch = member.config.train.eval_batch_size
+        batch = eval_batch_size(model, current.x_val, member.config.train.eval_batch_size)
         val.append(_softmax(model, current.x_val, batch))
         test.append(_softmax(model, current.x_test, batch))
     reference, *others = splits.values()

@@ -35,6 +35,7 @@ from tunelab.train.loop import (
     Status,
     TrainResult,
     end_of_epoch,
+    eval_batch_size,
     evaluate,
     loop_state,
     make_optimizer,
@@ -401,6 +402,7 @@ def train_population(
         sums.loss += losses.detach() * index.shape[1]
         sums.correct += (logits.argmax(dim=2) == y).sum(dim=1)
 
+    eval_batch = eval_batch_size(nets[0], splits.x_val, first.eval_batch_size, members=len(nets))
     # reduce-overhead: every full batch replays one captured step (rmsprop's unfused step cannot be)
     graphs = first.compile_mode() == "reduce-overhead" and optimizer.fused
     sums, graph = None, None  # rebuilt when members leave: a graph holds the tensors it captured
@@ -432,7 +434,7 @@ def train_population(
 
         base.eval()
         with autocast:
-            val_loss, val_acc = _evaluate_population(forward, params, buffers, splits, first.eval_batch_size)
+            val_loss, val_acc = _evaluate_population(forward, params, buffers, splits, eval_batch)
         train_loss, train_acc = (sums.loss / n_train).tolist(), (sums.correct.double() / n_train).tolist()
         grad_means = (sums.grads / steps_per_epoch).tolist()
         finished = []
