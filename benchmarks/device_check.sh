@@ -8,7 +8,7 @@
 #
 # The device image has PyTorch, NumPy, pandas, scikit-learn, matplotlib, typer and rich, but not Optuna,
 # pydantic, pooch or SQLAlchemy (/work/.library/device/KINDS.md), and ../shared does not travel.
-# Each benchmark has its own time limit so that the whole run (580 s) ends inside one 10-minute call.
+# Each benchmark has its own time limit so that the whole run (575 s) ends inside one 10-minute call.
 #
 # A rehearsal on a CPU machine (the plumbing, not the timings): DEVICE_CHECK_PYTHON=3.11 for prepare,
 # then DEVICE=cpu for run, with a python3 that has only what the device image has.
@@ -44,15 +44,17 @@ run)
     if [ "${PIPESTATUS[0]}" = 124 ]; then echo "(stopped at its ${limit} s limit)" | tee -a "$out/$name.txt"; fi
   }
   # first, the population tests on this device (device auto: CUDA), the captured step's among them
-  bench population-tests 60 -m pytest -q -p no:cacheprovider ../tests/train/test_population.py
+  bench population-tests 45 -m pytest -q -p no:cacheprovider ../tests/train/test_population.py
   bench optimizer-step 20 optimizer_step.py --device "$device"
   bench population 60 population.py --device "$device"
-  bench population-mnist 50 population.py --device "$device" --dataset mnist --data-dir ../.data --train-subset 10000
+  bench population-mnist 40 population.py --device "$device" --dataset mnist --data-dir ../.data --train-subset 10000
   bench time-to-accuracy 110 time_to_accuracy.py --data-dir ../.data/mnist --device "$device"
+  bench time-to-accuracy-captured 50 time_to_accuracy.py --data-dir ../.data/mnist --device "$device" \
+    --captured --no-reference
   bench study-000-captured 180 study_000.py --data-dir ../.data --device "$device" \
     --set train.compile=reduce-overhead --no-reference
-  bench throughput 40 train_throughput.py --data-dir ../.data/mnist --epochs 3 --device "$device"
-  bench study-000 60 study_000.py --data-dir ../.data --device "$device"  # its progress lines give its pace
+  bench throughput 30 train_throughput.py --data-dir ../.data/mnist --epochs 3 --device "$device"
+  bench study-000 40 study_000.py --data-dir ../.data --device "$device"  # its progress lines give its pace
   ;;
 *)
   echo "usage: bash benchmarks/device_check.sh prepare|run" >&2

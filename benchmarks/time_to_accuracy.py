@@ -12,12 +12,15 @@ The reference is the same recipe (same model, initial weights, optimizer, one-cy
 ``train_throughput.py`` (a per-sample ``Dataset``, a shuffling ``DataLoader``, the optimizer as
 constructed by default), evaluated the same way after each epoch. Ratio = DataLoader seconds /
 tunelab seconds (above 1: tunelab is faster). The one-cycle schedule spans the recipe's epochs
-(``--max-epochs`` changes that length, and so the recipe).
+(``--max-epochs`` changes that length, and so the recipe). ``--captured`` trains tunelab's run as a
+population of one with ``train.compile: reduce-overhead`` instead: on a GPU its whole step is one
+CUDA graph, with no compilation; elsewhere the same step runs uncaptured.
 
     python benchmarks/time_to_accuracy.py --data-dir ../shared/data/mnist
     python benchmarks/time_to_accuracy.py --data-dir ../shared/data --models mlp --no-reference
     python benchmarks/time_to_accuracy.py --data-dir ../shared/data --train-subset 5000 \\
         --mlp-target 0.9 --cnn-target 0.9 --max-epochs 2 --threads 1       # a quick check
+    python benchmarks/time_to_accuracy.py --data-dir ../shared/data/mnist --device cuda --captured
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from tunelab.data import Splits, load_splits
 from tunelab.models import build_model
 from tunelab.provenance import device_name, git_commit
 from tunelab.train import evaluate, resolve_device, train
+from tunelab.train.population import train_population
 
 
 def sgd_onecycle(peak_lr: float, epochs: int) -> dict:
@@ -117,11 +121,21 @@ def all_train_test_as_val(splits: Splits) -> Splits:
     )
 
 
-def tunelab_to_target(config: RunConfig, splits: Splits, device: torch.device, target: float) -> Outcome:
+def tunelab_to_target(
+    config: RunConfig, splits: Splits, device: torch.device, target: float, captured: bool = False
+) -> Outcome:
+    """``train()``; or, ``captured``, a population of one whose step is one CUDA graph on a GPU."""
+
     def reached(epoch: int, record) -> bool:
         return record["val_accuracy"] >= target  # the test accuracy here (all_train_test_as_val)
 
-    result = train(config, splits, callbacks=[reached], device=device)
+    if captured:
+        graphed = config.train.model_copy(update={"compile": "reduce-overhead"})
+        result = train_population(
+            [config.model_copy(update={"train": graphed})], splits, callbacks=[[reached]], device=device
+        )[0]
+    else:
+        result = train(config, splits, callbacks=[reached], device=device)
     history = result.history
     final = result.test.accuracy if result.test else float("nan")
     if result.status != "stopped":
@@ -196,6 +210,12 @@ def main() -> None:
     parser.add_argument(
         "--no-grad-tracking", action="store_true", help="turn off per-layer gradient tracking"
     )
+    parser.add_argument(
+        "--captured",
+        action="store_true",
+        help="train tunelab's run as a population of one with train.compile=reduce-overhead "
+        "(on a GPU its step is one CUDA graph)",
+    )
     args = parser.parse_args()
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = sorted(set(models) - set(RECIPES))
@@ -230,7 +250,8 @@ def main() -> None:
     for name in models:
         config, target = configs[name], targets[name]
         recipe = f"{RECIPES[name]['recipe']}, {config.train.epochs} ep; batch {config.train.batch_size}"
-        ours = tunelab_to_target(config, splits, device, target)
+        recipe += "; captured step (population of 1)" if args.captured else ""
+        ours = tunelab_to_target(config, splits, device, target, args.captured)
         ref = None if args.no_reference else canonical_to_target(config, splits, device, target)
         ratio = "—"
         if ref is not None and ref.seconds is not None and ours.seconds:
