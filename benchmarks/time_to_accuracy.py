@@ -104,7 +104,8 @@ def recipe_config(name: str, args: argparse.Namespace) -> RunConfig:
             "data": {"name": "mnist", "normalize": "standardize", "train_subset": args.train_subset},
             "model": recipe["model"],
             "train": recipe["train"]
-            | {"epochs": epochs, "track_gradients": not args.no_grad_tracking, "seed": 0},
+            | {"epochs": epochs, "track_gradients": not args.no_grad_tracking, "seed": 0}
+            | ({"compile": "reduce-overhead"} if args.captured else {}),
         },
         f"recipe {name}",
     )
@@ -124,16 +125,14 @@ def all_train_test_as_val(splits: Splits) -> Splits:
 def tunelab_to_target(
     config: RunConfig, splits: Splits, device: torch.device, target: float, captured: bool = False
 ) -> Outcome:
-    """``train()``; or, ``captured``, a population of one whose step is one CUDA graph on a GPU."""
+    """``train()``; or, ``captured`` (``config`` then has ``compile: reduce-overhead``), a population
+    of one whose step is one CUDA graph on a GPU."""
 
     def reached(epoch: int, record) -> bool:
         return record["val_accuracy"] >= target  # the test accuracy here (all_train_test_as_val)
 
     if captured:
-        graphed = config.train.model_copy(update={"compile": "reduce-overhead"})
-        result = train_population(
-            [config.model_copy(update={"train": graphed})], splits, callbacks=[[reached]], device=device
-        )[0]
+        result = train_population([config], splits, callbacks=[[reached]], device=device)[0]
     else:
         result = train(config, splits, callbacks=[reached], device=device)
     history = result.history

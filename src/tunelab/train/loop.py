@@ -196,6 +196,7 @@ def train(
     plateau = Plateau(tc.schedule) if isinstance(tc.schedule, PlateauSchedule) else None
     stopper = EarlyStopping(tc.early_stopping) if tc.early_stopping else None
     layers = weight_layers(model) if tc.track_gradients else {}
+    eval_batch = eval_batch_size(model, splits.x_val, tc.eval_batch_size)  # once: its probe runs the model
     layer_sizes = torch.tensor([w.numel() for w in layers.values()], device=device, dtype=torch.float32)
 
     history: list[dict[str, float]] = []
@@ -247,7 +248,7 @@ def train(
         train_time += seconds
 
         train_loss = loss_sum.item() / n_train
-        val = evaluate(model, splits.x_val, splits.y_val, splits.n_classes, tc.eval_batch_size)
+        val = evaluate(model, splits.x_val, splits.y_val, splits.n_classes, eval_batch)
         record = {
             "epoch": epoch,
             "train_loss": train_loss,
@@ -291,8 +292,8 @@ def train(
         model.load_state_dict(best_state)
     final_val = final_test = None
     if status != "diverged":
-        final_val = evaluate(model, splits.x_val, splits.y_val, splits.n_classes, tc.eval_batch_size)
-        final_test = evaluate(model, splits.x_test, splits.y_test, splits.n_classes, tc.eval_batch_size)
+        final_val = evaluate(model, splits.x_val, splits.y_val, splits.n_classes, eval_batch)
+        final_test = evaluate(model, splits.x_test, splits.y_test, splits.n_classes, eval_batch)
     return TrainResult(
         status=status,
         reason=reason,

@@ -410,7 +410,7 @@ def train_population(
         base.train()
         start = time.perf_counter()
         if sums is None:
-            sums = _Sums.zeros(len(slots), all_sizes[slots].clamp(min=1), max_norms[slots])
+            sums = _Sums.zeros(all_sizes[slots].clamp(min=1), max_norms[slots])
             graph = _StepGraph(train_step, sums, (len(slots), batch_size), device) if graphs else None
         sums.zero_()
         perms = torch.stack(
@@ -511,8 +511,8 @@ class _Sums:
     max_norms: torch.Tensor  # (members,): gradient clipping (inf: none)
 
     @classmethod
-    def zeros(cls, members: int, sizes: torch.Tensor, max_norms: torch.Tensor) -> _Sums:
-        device = sizes.device
+    def zeros(cls, sizes: torch.Tensor, max_norms: torch.Tensor) -> _Sums:
+        members, device = len(sizes), sizes.device
         return cls(
             torch.zeros(members, device=device),
             torch.zeros(members, device=device, dtype=torch.long),
