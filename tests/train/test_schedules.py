@@ -15,7 +15,7 @@ from tunelab.config import (
     StepSchedule,
     TimeSchedule,
 )
-from tunelab.train.schedules import Plateau, lr_at
+from tunelab.train.schedules import Plateau, lr_at, lr_steps
 
 SPE, TOTAL = 10, 100  # steps per epoch, total steps
 
@@ -80,6 +80,25 @@ def test_one_cycle_matches_torch():
         opt.step()
         torch_sched.step()
     assert lrs(schedule) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        ConstantSchedule(),
+        StepSchedule(step_size=3, gamma=0.5),
+        ExponentialSchedule(gamma=0.9),
+        TimeSchedule(decay=0.01),
+        CosineSchedule(min_lr=0.001, warmup_epochs=1),
+        OneCycleSchedule(),
+        PlateauSchedule(),
+    ],
+    ids=lambda s: type(s).__name__,
+)
+@pytest.mark.parametrize("first", [0, 7, 20, 95])  # 7, 95: not at an epoch's start; 95: past the end
+def test_lr_steps_is_lr_at_for_each_step(schedule, first):
+    expected = [lr_at(schedule, 0.1, s, SPE, TOTAL) for s in range(first, first + 2 * SPE + 3)]
+    assert lr_steps(schedule, 0.1, first, 2 * SPE + 3, SPE, TOTAL) == expected
 
 
 def test_plateau_reduces_after_patience_flat_epochs():

@@ -44,7 +44,7 @@ from tunelab.train.loop import (
     weight_layers,
 )
 from tunelab.train.padding import differ, padded_mlps, unpad_state
-from tunelab.train.schedules import Plateau, lr_at
+from tunelab.train.schedules import Plateau, lr_steps
 
 Padding = Literal["none", "free", "any"]
 
@@ -375,10 +375,16 @@ def train_population(
             member.best_state,
         )
 
-    def lr_now(m: int, ahead: int = 0) -> float:
-        member, c = members[m], members[m].config.train
-        at = member.first_step + step + ahead
-        return lr_at(c.schedule, c.optimizer.lr, at, steps_per_epoch, steps_per_epoch * c.epochs) * scales[m]
+    def epoch_rates() -> list[tuple[float, ...]]:
+        """Each member's learning rate (a column per row of ``slots``) at each step of this epoch."""
+        columns = []
+        for m in slots:
+            member, c = members[m], members[m].config.train
+            scale = member.plateau.scale if member.plateau else 1.0
+            first, total = member.first_step + step, steps_per_epoch * c.epochs
+            rates = lr_steps(c.schedule, c.optimizer.lr, first, steps_per_epoch, steps_per_epoch, total)
+            columns.append([rate * scale for rate in rates])
+        return list(zip(*columns, strict=True))
 
     def train_step(index: torch.Tensor, lrs: Sequence[float] | torch.Tensor, sums: _Sums) -> None:
         """One step of every member on the batch rows ``index`` (members × batch)."""
@@ -416,16 +422,15 @@ def train_population(
         perms = torch.stack(
             [torch.randperm(n_train, generator=members[m].order, device=device) for m in slots]
         )
-        scales = [m.plateau.scale if m.plateau else 1.0 for m in members]
-        epoch_lrs = {m: lr_now(m) for m in slots}
+        rates = epoch_rates()
         if graph:  # the epoch's learning rates, read by the captured step from the device
-            graph.schedule([[lr_now(m, i) for m in slots] for i in range(steps_per_epoch)])
+            graph.schedule(rates)
         for begin in range(0, n_train, batch_size):
             index = perms[:, begin : begin + batch_size]
             if graph and index.shape[1] == batch_size:
                 graph(index, begin // batch_size)
             else:  # a shorter last batch runs uncaptured
-                train_step(index, [lr_now(m) for m in slots], sums)
+                train_step(index, rates[begin // batch_size], sums)
             step += 1
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -447,7 +452,7 @@ def train_population(
                 "train_accuracy": train_acc[row],
                 "val_loss": val_loss[row],
                 "val_accuracy": val_acc[row],
-                "lr": epoch_lrs[m],
+                "lr": rates[0][row],
                 "time_s": seconds,
             }
             sized = zip(layer_names, grad_means[row], all_sizes[m].tolist(), strict=True)
@@ -551,7 +556,7 @@ class _StepGraph:
         self.graph: Any = None
         self.warm = 0
 
-    def schedule(self, lrs: list[list[float]]) -> None:
+    def schedule(self, lrs: Sequence[Sequence[float]]) -> None:
         """Each step's learning rate of each member this epoch (one copy to the device an epoch)."""
         self.table = torch.tensor(lrs, device=self.device)
 

@@ -47,6 +47,26 @@ def lr_at(
     raise AssertionError(f"unhandled schedule {schedule!r}")
 
 
+# Schedules whose rate changes only from one epoch to the next (reduce-on-plateau's scale included)
+_EPOCHWISE = (ConstantSchedule, PlateauSchedule, StepSchedule, ExponentialSchedule)
+
+
+def lr_steps(
+    schedule: ScheduleConfig, base_lr: float, first: int, n: int, steps_per_epoch: int, total_steps: int
+) -> list[float]:
+    """``lr_at`` for the ``n`` steps from ``first``: one call an epoch where the rate changes only
+    between epochs (a population's table of an epoch's rates is thousands of steps × members)."""
+    if not isinstance(schedule, _EPOCHWISE):
+        return [lr_at(schedule, base_lr, s, steps_per_epoch, total_steps) for s in range(first, first + n)]
+    rates: list[float] = []
+    step, end = first, first + n
+    while step < end:
+        epoch_end = min(end, (step // steps_per_epoch + 1) * steps_per_epoch)
+        rates += [lr_at(schedule, base_lr, step, steps_per_epoch, total_steps)] * (epoch_end - step)
+        step = epoch_end
+    return rates
+
+
 def _one_cycle(peak: float, step: int, total: int, pct: float, div: float, final_div: float) -> float:
     # Same phases as torch.optim.lr_scheduler.OneCycleLR with anneal_strategy="cos".
     start, end = peak / div, peak / (div * final_div)
