@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from optuna.trial import TrialState
 
 import tunelab
 from tunelab.search import load_study, run_study
+from tunelab.search.space import Space
+from tunelab.search.spec import FixedParam, IntParam
+from tunelab.search.strategies.coarse_to_fine import narrow
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "studies" / "examples"
 
@@ -136,3 +140,15 @@ def test_a_diverging_trial_is_recorded_and_the_study_goes_on(tmp_path):
     assert by_lr[1.0e12].user_attrs["tunelab.outcome"] == "diverged"
     assert "became nan" in by_lr[1.0e12].user_attrs["tunelab.reason"]
     assert by_lr[0.05].state == TrialState.COMPLETE
+
+
+def test_a_narrowed_integer_range_that_collapses_keeps_to_its_step():
+    # 224, 256, 256 on a grid of 32: mean 245.3 ± 0.5 std holds no grid value, so the fine stage
+    # fixes the nearest one (256), not 245, a width the study file never allowed.
+    space = Space({"units": IntParam(low=32, high=512, step=32)})
+    top = [SimpleNamespace(params={"units": u}) for u in (224, 256, 256)]
+    narrowed, bounds = narrow(space, top, width=0.5)
+    assert bounds == {"units": {"value": 256}}
+    assert narrowed.params["units"] == FixedParam(value=256)
+    _, bounds = narrow(space, top, width=2.0)
+    assert bounds == {"units": {"low": 224, "high": 256}}

@@ -53,7 +53,7 @@ def narrow(space: Space, top: Sequence[FrozenTrial], width: float) -> tuple[Spac
     return Space(params, space.named), bounds
 
 
-def _narrow_one(param: Param, values: list[Any], width: float) -> Param:
+def _narrow_one(param: Param, values: list[Any], width: float) -> FloatParam | IntParam | FixedParam:
     if not isinstance(param, FloatParam | IntParam):
         return FixedParam(value=Counter(values).most_common(1)[0][0])
     x = np.log(values) if param.log else np.asarray(values, dtype=float)
@@ -66,10 +66,11 @@ def _narrow_one(param: Param, values: list[Any], width: float) -> Param:
         step = param.step
         low_i = param.low + math.ceil((low - param.low) / step - 1e-9) * step
         high_i = param.low + math.floor((high - param.low) / step + 1e-9) * step
-        if low_i >= high_i:
-            return FixedParam(
-                value=int(param.low + round((math.exp(mean) if param.log else mean) - param.low))
-            )
+        if low_i >= high_i:  # the range holds one value of the parameter's grid at most: the nearest
+            centre = math.exp(mean) if param.log else mean
+            last = param.low + (param.high - param.low) // step * step  # the grid's largest value
+            value = param.low + round((centre - param.low) / step) * step
+            return FixedParam(value=int(min(max(value, param.low), last)))
         return IntParam(low=low_i, high=high_i, step=step, log=param.log)
     if param.step is not None:
         low = param.low + math.ceil((low - param.low) / param.step - 1e-9) * param.step
