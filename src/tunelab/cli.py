@@ -299,7 +299,8 @@ def _work(
                 timeout=timeout,
                 data_dir=data_dir,
                 device=device,
-                observer=progress,
+                # Observer's methods, not its class: the CLI imports no study code until a command runs
+                observer=progress,  # type: ignore[arg-type]
             ).run()
         except KeyboardInterrupt:
             progress.close()
@@ -316,7 +317,9 @@ class StudyProgress:
     """Trials done / budget, the best so far and the current trial's epoch; plain lines off a terminal."""
 
     def __init__(self, enabled: bool = True) -> None:
-        self.enabled, self.bar, self.budget, self.best = enabled, None, None, "—"
+        self.enabled, self.best = enabled, "—"
+        self.bar: Any = None  # a rich Progress on a terminal
+        self.budget: int | None = None
         self.current, self.metric = "", "value"
 
     def __enter__(self) -> StudyProgress:

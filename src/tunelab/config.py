@@ -471,7 +471,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 def describe_validation_error(exc: ValidationError, source: str) -> str:
     """Turn pydantic's report into one sentence naming the first offending field."""
-    problems: dict[str, dict[str, Any]] = {}
+    problems: dict[str, Any] = {}  # pydantic's ErrorDetails by field
     for error in exc.errors(include_url=False):
         problems.setdefault(_field_path(error["loc"]), error)  # one per field: unions report each member
     # A union reports a failed scalar member at "x" and a failed list member at "x[1]": the deeper wins.

@@ -86,7 +86,7 @@ def final_table(data: StudyData) -> pd.DataFrame | None:
     shown = list(dict.fromkeys([metric, "val_accuracy", "test_accuracy", "test_f1", "train_time_s"]))
     rows = []
     for trial in [t for t in data.trials if is_final(t)]:
-        name = trial.params.get("final")
+        name = trial.params.get("final", "")
         source = by_number.get(sources.get(name, -1))
         metrics = trial.user_attrs.get("tunelab.metrics") or {}
         row: dict[str, Any] = {

@@ -17,7 +17,7 @@ import optuna
 from tunelab.analysis.stats import mean_ci
 from tunelab.config import RunConfig
 from tunelab.data import Splits
-from tunelab.train import TrainResult, train
+from tunelab.train import EpochCallback, TrainResult, train
 from tunelab.train.artifacts import save_run
 from tunelab.train.checkpoint import Checkpointer
 from tunelab.train.population import train_population
@@ -39,6 +39,10 @@ class PruneOnEpoch:
             return False  # the loop ends a diverging run itself, with the reason
         self.trial.report(value, epoch)
         self.pruned = self.trial.should_prune()
+        return self.pruned
+
+    def follow(self, epoch: int, record: Mapping[str, float]) -> bool:
+        """The callback of the trial's other seeds: stop when its first seed was pruned."""
         return self.pruned
 
 
@@ -97,7 +101,7 @@ def execute(
     device: str,
     out_dir: Path | None,
     provenance: dict[str, Any],
-    on_epoch: Callable[[int, Mapping[str, float]], bool] | None = None,
+    on_epoch: EpochCallback | None = None,
     checkpoints: Callable[[int], Checkpointer] | None = None,
 ) -> TrialOutcome:
     """Train ``config`` once per seed; the first seed's epochs feed the pruner."""
@@ -127,7 +131,7 @@ def execute_population(
     device: str,
     out_dir: Path | None,
     provenance: dict[str, Any],
-    on_epoch: Callable[[int], Callable[[int, Mapping[str, float]], bool]] | None = None,
+    on_epoch: Callable[[int], EpochCallback] | None = None,
     checkpoints: Callable[[optuna.Trial, int], Checkpointer] | None = None,
 ) -> list[TrialOutcome]:
     """Train every seed of every trial in ``items`` as one population (one population key).
@@ -144,11 +148,9 @@ def execute_population(
                 config.model_copy(update={"train": config.train.model_copy(update={"seed": seed})})
             )
             owners.append((trial, seed, pruner))
-            member: list[Callable[[int, Mapping[str, float]], bool]] = (
-                [on_epoch(trial.number)] if on_epoch else []
-            )
+            member: list[EpochCallback] = [on_epoch(trial.number)] if on_epoch else []
             if pruner is not None:
-                member.append(pruner if i == 0 else (lambda epoch, record, p=pruner: p.pruned))
+                member.append(pruner if i == 0 else pruner.follow)
             callbacks.append(member)
     saved = [checkpoints(trial, seed) for trial, seed, _ in owners] if checkpoints else None
     results = train_population(configs, splits(configs[0]), callbacks, device, saved)

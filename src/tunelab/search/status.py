@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 from rich.table import Table
 
@@ -66,7 +66,7 @@ def status_tables(handle: StudyHandle) -> list[Table]:
             mine = [t for t in trials if t.user_attrs.get("tunelab.stage") == index]
             done = [t for t in mine if t.value is not None]
             pick = max if spec.objective.goal == "maximize" else min
-            top = pick(done, key=lambda t: t.value) if done else None
+            top = pick(done, key=lambda t: cast(float, t.value)) if done else None
             size = stage.n_trials if stage.n_trials else (len(mine) if stage.planned else "budget")
             details = stage.info.get("bounds") or stage.carried or (stage.info if stage.final else "")
             table.add_row(

@@ -14,6 +14,7 @@ import hashlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import optuna
 import sqlalchemy
@@ -129,7 +130,9 @@ class Heartbeat:
     """Record a trial's heartbeat every few seconds, so that a dead worker's trial can be detected."""
 
     def __init__(self, storage: optuna.storages.BaseStorage, trial_id: int) -> None:
-        self.storage, self.trial_id = storage, trial_id
+        # Any: the heartbeat methods are on optuna's RDB storages (and its cache of one), not the base
+        self.storage: Any = storage
+        self.trial_id = trial_id
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{trial_id}", daemon=True)
 

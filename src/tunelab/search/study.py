@@ -14,7 +14,7 @@ import os
 import socket
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -36,7 +36,7 @@ from tunelab.search.pruners import make_pruner
 from tunelab.search.spec import StudySpec, load_study_spec, validate_study_spec
 from tunelab.search.storage import Heartbeat, default_storage, mask, open_storage, study_lock
 from tunelab.search.strategies import STRATEGIES, Stage, best_trial, final, is_final, make_sampler
-from tunelab.train import resolve_device
+from tunelab.train import EpochCallback, resolve_device
 from tunelab.train.population import Padding, population_key
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -295,19 +295,19 @@ class Worker:
             elif pending or (not stage.planned and sum(map(counted, mine)) < (stage.n_trials or 0)):
                 return index, stage
         index = len(raws)
-        stage = STRATEGIES[self.spec.strategy.name](self.spec, index, trials)
-        if stage is None and not any(raw.get("final") for raw in raws):
-            stage = final(self.spec, trials)  # after the search: its best again on fresh seeds
-        if stage is None:
+        following = STRATEGIES[self.spec.strategy.name](self.spec, index, trials)
+        if following is None and not any(raw.get("final") for raw in raws):
+            following = final(self.spec, trials)  # after the search: its best again on fresh seeds
+        if following is None:
             return None
-        raws.append(stage.to_raw())
+        raws.append(following.to_raw())
         self.study.set_user_attr(STAGES, raws)
-        attrs = {"tunelab.stage": index, "tunelab.stage_name": stage.name}
-        for point in self._by_population(stage):
+        attrs = {"tunelab.stage": index, "tunelab.stage_name": following.name}
+        for point in self._by_population(following):
             self.study.enqueue_trial(
-                point, user_attrs=attrs | ({"tunelab.final": True} if stage.final else {})
+                point, user_attrs=attrs | ({"tunelab.final": True} if following.final else {})
             )
-        return index, stage
+        return index, following
 
     def _by_population(self, stage: Stage) -> list[dict[str, Any]]:
         """The stage's points, those that can train as one population next to each other.
@@ -351,7 +351,7 @@ class Worker:
         optuna.storages.fail_stale_trials(self.study)
 
     def _fail(self, trial: FrozenTrial, outcome: str, reason: str) -> None:
-        storage = self.study._storage
+        storage: Any = self.study._storage  # an RDB storage (heartbeats), as open_storage made it
         storage.set_trial_user_attr(trial._trial_id, "tunelab.outcome", outcome)
         storage.set_trial_user_attr(trial._trial_id, "tunelab.reason", reason)
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
@@ -415,7 +415,7 @@ class Worker:
             assert item.outcome is not None
             self.observer.trial_finished(item.trial.number, item.outcome, sum(map(counted, trials)), best)
 
-    def _on_epoch(self, number: int, epochs: int) -> Callable[[int, Mapping[str, float]], bool]:
+    def _on_epoch(self, number: int, epochs: int) -> EpochCallback:
         def report(epoch: int, record: Mapping[str, float]) -> bool:
             self.observer.epoch(number, epoch, epochs, record)
             return False

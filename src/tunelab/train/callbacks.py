@@ -8,17 +8,13 @@ in such a callable.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
 from tunelab.config import EarlyStoppingConfig
 
-
-class EpochCallback(Protocol):
-    def __call__(self, epoch: int, record: Mapping[str, float]) -> bool:
-        """Called after each epoch with its history record; return True to stop training."""
-        ...
+EpochCallback = Callable[[int, Mapping[str, float]], bool]
+"""Called after each epoch with its number and history record; return True to stop training."""
 
 
 @dataclass

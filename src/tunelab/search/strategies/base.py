@@ -52,7 +52,8 @@ class Stage:
 
     @classmethod
     def from_raw(cls, raw: Mapping[str, Any]) -> Stage:
-        points = None if raw["n_points"] is None else []  # the points live in the storage as trials
+        # the points live in the storage as trials
+        points: list[dict[str, Any]] | None = None if raw["n_points"] is None else []
         return cls(
             name=raw["name"],
             space=Space.from_raw(raw["space"]),
