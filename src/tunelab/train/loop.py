@@ -20,6 +20,7 @@ from torch import nn
 from tunelab.config import OptimizerConfig, PlateauSchedule, RunConfig
 from tunelab.data import Splits
 from tunelab.models import LocallyConnected2d, build_model, count_parameters
+from tunelab.train.allocator import keep_freed_memory
 from tunelab.train.callbacks import EarlyStopping, EpochCallback
 from tunelab.train.checkpoint import Checkpointer
 from tunelab.train.metrics import Metrics, confusion_matrix, metrics_from_confusion
@@ -185,6 +186,8 @@ def train(
     optimizer = make_optimizer(list(model.parameters()), tc.optimizer)
     if device.type == "cuda":  # TF32 tensor cores: ~fp32 accuracy for a classifier, several times faster
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    elif device.type == "cpu":  # no page faults for the tensors each step frees and allocates again
+        keep_freed_memory()
     # reduce-overhead: CUDA graphs for the compiled forward and backward on a GPU (few launches per step)
     mode = tc.compile_mode()
     forward = torch.compile(model, mode=mode) if mode else model
