@@ -554,14 +554,16 @@ class _StepGraph:
     ) -> None:
         self.step, self.sums, self.device = step, sums, device
         self.index = torch.zeros(index_shape, dtype=torch.long, device=device)
-        self.lrs = torch.zeros(index_shape[0], device=device)
+        # fused CUDA optimizers read a float32 learning rate; off CUDA a double, as a lone run's is
+        dtype = torch.float32 if device.type == "cuda" else torch.float64
+        self.lrs = torch.zeros(index_shape[0], device=device, dtype=dtype)
         self.table = self.lrs.unsqueeze(0)
         self.graph: Any = None
         self.warm = 0
 
     def schedule(self, lrs: Sequence[Sequence[float]]) -> None:
         """Each step's learning rate of each member this epoch (one copy to the device an epoch)."""
-        self.table = torch.tensor(lrs, device=self.device)
+        self.table = torch.tensor(lrs, device=self.device, dtype=self.lrs.dtype)
 
     def __call__(self, index: torch.Tensor, at: int) -> None:
         """Train on the batch rows ``index`` with the learning rates of this epoch's step ``at``."""
