@@ -19,10 +19,9 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
-from population import configs, space_000
+from population import configs, population_arguments, space_000
 
 from tunelab.data import load_splits
 from tunelab.provenance import device_name, git_commit
@@ -32,11 +31,11 @@ from tunelab.train.population import train_population
 
 TABLE_I = [448, 192, 320, 128, 384]  # paper 000's final MLP
 WORKLOADS = {
-    "16 × MLP 256-128, one by one": ("alone", [256, 128]),
-    "16 × MLP 256-128, population": ("population", [256, 128]),
-    "16 × Table-I MLP, one by one": ("alone", TABLE_I),
-    "16 × Table-I MLP, population": ("population", TABLE_I),
-    "16 × 000 space, padded population": ("population", None),
+    "MLP 256-128, one by one": ("alone", [256, 128]),
+    "MLP 256-128, population": ("population", [256, 128]),
+    "Table-I MLP, one by one": ("alone", TABLE_I),
+    "Table-I MLP, population": ("population", TABLE_I),
+    "000 space, padded population": ("population", None),
 }
 
 
@@ -72,12 +71,7 @@ def measure(name: str, keep: bool, argv: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="digits")
-    parser.add_argument("--data-dir", type=Path, default=None)
-    parser.add_argument("--train-subset", type=int, default=None)
-    parser.add_argument("--members", type=int, default=16)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=32)
+    population_arguments(parser)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--child", choices=list(WORKLOADS), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -105,8 +99,8 @@ def main() -> None:
         if not kept["kept"]:
             print(f"(this platform keeps glibc's settings: {name} is the same run twice)")
         print(
-            f"| {name} | {plain['seconds']:.2f} | {plain['faults']:,} | {kept['seconds']:.2f} | "
-            f"{kept['faults']:,} | {plain['seconds'] / kept['seconds']:.2f}× |"
+            f"| {args.members} × {name} | {plain['seconds']:.2f} | {plain['faults']:,} | "
+            f"{kept['seconds']:.2f} | {kept['faults']:,} | {plain['seconds'] / kept['seconds']:.2f}× |"
         )
 
 

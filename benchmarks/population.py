@@ -75,14 +75,19 @@ def space_000(args: argparse.Namespace) -> list:
     return runs
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def population_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options :func:`configs` and :func:`space_000` read (and ``--data-dir``)."""
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--train-subset", type=int, default=None)
     parser.add_argument("--members", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    population_arguments(parser)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     device = resolve_device(args.device)
