@@ -4,9 +4,9 @@ A CPU training step allocates and frees the same few megabyte-sized tensors (act
 optimizer temporaries) at every step. glibc's defaults give such blocks back to the kernel (a block
 over its adaptive mmap threshold is unmapped when freed, and free memory at the top of the heap is
 trimmed), so the next step faults every page of them in again: about 300,000 page faults for 5
-epochs of 16 small MLPs on digits, a third of that population's time (BENCHMARKS.md). Serving blocks
-up to 32 MB from the heap and never trimming it below 1 GB keeps them mapped. The price is that the
-process keeps its peak heap instead of returning it to the system.
+epochs of 16 small MLPs on digits, a third to a half of that population's time (BENCHMARKS.md).
+Serving blocks up to 32 MB from the heap and never trimming it below 1 GB keeps them mapped. The
+price is that the process keeps its peak heap instead of returning it to the system.
 
 Off Linux/glibc nothing changes (other allocators have their own policies); neither does it where the
 user has tuned glibc through its ``MALLOC_*_`` environment variables, or with
