@@ -79,10 +79,7 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    argv = [f"--dataset={args.dataset}", f"--members={args.members}", f"--epochs={args.epochs}"]
-    argv += [f"--batch-size={args.batch_size}"]
-    argv += [f"--data-dir={args.data_dir}"] if args.data_dir else []
-    argv += [f"--train-subset={args.train_subset}"] if args.train_subset else []
+    argv = sys.argv[1:]  # each child parses the same options, and --child
     print(f"device: {device_name(torch.device('cpu'))} · torch {torch.__version__} · commit {git_commit()}")
     print(
         f"{args.dataset} (train subset {args.train_subset or 'all'}), {args.epochs} epochs, "
