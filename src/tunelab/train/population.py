@@ -29,7 +29,6 @@ from torch.optim import adam, rmsprop, sgd
 from tunelab.config import MLPConfig, OptimizerConfig, PlateauSchedule, RunConfig
 from tunelab.data import Splits
 from tunelab.models import build_model, count_parameters
-from tunelab.train.allocator import keep_freed_memory
 from tunelab.train.callbacks import EarlyStopping, EpochCallback
 from tunelab.train.checkpoint import Checkpointer
 from tunelab.train.loop import (
@@ -40,6 +39,7 @@ from tunelab.train.loop import (
     evaluate,
     loop_state,
     make_optimizer,
+    prepare_device,
     resolve_device,
     restore_loop_state,
     weight_layers,
@@ -309,8 +309,7 @@ def train_population(
         raise ValueError("these configurations cannot train as one population (see population_key)")
     first = configs[0].train
     device = resolve_device(first.device) if device is None else torch.device(device)
-    if device.type == "cpu":  # no page faults for the tensors each step frees and allocates again
-        keep_freed_memory()
+    prepare_device(device)
     splits = splits.to(device)
     started = [
         _member(c, splits, device, cbs, ckpt)
