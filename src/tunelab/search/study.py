@@ -35,7 +35,15 @@ from tunelab.search.objective import FINAL_FAILURES, TrialOutcome, execute, exec
 from tunelab.search.pruners import make_pruner
 from tunelab.search.spec import StudySpec, load_study_spec, validate_study_spec
 from tunelab.search.storage import Heartbeat, default_storage, mask, open_storage, study_lock
-from tunelab.search.strategies import STRATEGIES, Stage, best_trial, final, is_final, make_sampler
+from tunelab.search.strategies import (
+    STRATEGIES,
+    Stage,
+    best_trial,
+    draws_together,
+    final,
+    is_final,
+    make_sampler,
+)
 from tunelab.train import EpochCallback, resolve_device
 from tunelab.train.population import Padding, population_key
 
@@ -265,11 +273,10 @@ class Worker:
     def _batchable(self, stage: Stage, batch: list[Prepared], trials: list[FrozenTrial]) -> bool:
         """Whether to ask for one more trial to train with ``batch`` as one population.
 
-        Planned points and independent samplers (random, QMC) lose nothing by being drawn together;
-        model-based samplers learn from each result, so they ask one trial at a time. Of planned
-        points, the one that ``ask`` hands out next must share the batch's population key.
+        Only where the stage draws trials together (:func:`draws_together`). Of planned points, the
+        one that ``ask`` hands out next must share the batch's population key.
         """
-        if not (stage.planned or stage.sampler in ("random", "qmc")):
+        if not draws_together(stage):
             return False
         key = batch[0].key
         runs = sum(len(p.seeds) for p in batch)

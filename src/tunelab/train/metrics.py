@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+SCALAR_METRICS = ("accuracy", "loss", "f1", "precision", "recall")
+"""The scalar metrics of a split, in the order tables show them (one list for the whole package)."""
+
 
 @dataclass(frozen=True)
 class Metrics:
@@ -30,13 +33,7 @@ class Metrics:
 
     def summary(self) -> dict[str, float]:
         """The scalar metrics only."""
-        return {
-            "accuracy": self.accuracy,
-            "loss": self.loss,
-            "precision": self.precision,
-            "recall": self.recall,
-            "f1": self.f1,
-        }
+        return {name: getattr(self, name) for name in SCALAR_METRICS}
 
 
 def confusion_matrix(targets: torch.Tensor, predictions: torch.Tensor, n_classes: int) -> torch.Tensor:

@@ -102,6 +102,15 @@ def best_trial(trials: Sequence[FrozenTrial], spec: StudySpec) -> FrozenTrial | 
     return top[0] if top else None
 
 
+def draws_together(stage: Stage) -> bool:
+    """Whether a stage's trials may be drawn several at once (to train as one population).
+
+    Planned points and independent samplers (random, QMC) lose nothing by being drawn together;
+    model-based samplers learn from each result, so they ask one trial at a time.
+    """
+    return stage.planned or stage.sampler in ("random", "qmc")
+
+
 def make_sampler(name: str, spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
     """The Optuna sampler behind a sampled stage."""
     strategy = spec.strategy
