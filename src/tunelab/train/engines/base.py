@@ -54,7 +54,8 @@ class Engine(Protocol):
         ...
 
     def optimizer_state(self, row: int) -> dict[str, Any]:
-        """Member ``row``'s optimizer, as a lone run's ``torch.optim`` ``state_dict()``."""
+        """Member ``row``'s optimizer, as a lone run's ``torch.optim`` ``state_dict()`` (it may share
+        tensors with the engine: save or load it before the next step)."""
         ...
 
     def load(self, row: int, model_state: dict[str, torch.Tensor], optimizer_state: dict[str, Any]) -> None:
