@@ -23,7 +23,7 @@ from tunelab.data import load_splits
 from tunelab.models import build_model
 from tunelab.provenance import device_name, git_commit
 from tunelab.train import evaluate, resolve_device
-from tunelab.train.loop import eval_batch_size
+from tunelab.train.evaluation import eval_batch_size
 
 
 def best_of_three(model: torch.nn.Module, splits, batch: int) -> float:

@@ -25,8 +25,7 @@ import torch
 from tunelab.config import OptimizerConfig
 from tunelab.provenance import device_name, git_commit
 from tunelab.train import resolve_device
-from tunelab.train.loop import make_optimizer
-from tunelab.train.population import PopulationOptimizer
+from tunelab.train.optim import PopulationOptimizer, make_optimizer
 
 MODELS = {"64 (digits)": [64, 64, 10], "Table-I (MNIST)": [784, 448, 192, 320, 128, 384, 10]}
 

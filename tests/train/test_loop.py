@@ -174,7 +174,7 @@ def test_evaluate_reports_confusion_consistent_with_accuracy(splits):
 def test_a_cpu_evaluation_batch_keeps_the_layer_outputs_near_128_mb(splits):
     from torch import nn
 
-    from tunelab.train.loop import EVAL_BYTES, eval_batch_size
+    from tunelab.train.evaluation import EVAL_BYTES, eval_batch_size
 
     x = torch.zeros(4, 1, 28, 28)
     cnn = nn.Sequential(nn.Conv2d(1, 64, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(64 * 28 * 28, 10))

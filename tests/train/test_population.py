@@ -9,8 +9,9 @@ import torch
 
 from tunelab.config import validate_run_config
 from tunelab.data import load_splits
-from tunelab.train import population, train
+from tunelab.train import train
 from tunelab.train.checkpoint import FileCheckpointer
+from tunelab.train.engines import population
 from tunelab.train.population import population_key, train_population
 
 

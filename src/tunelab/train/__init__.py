@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from tunelab.train.callbacks import EarlyStopping, EpochCallback
-from tunelab.train.loop import TrainResult, evaluate, make_optimizer, resolve_device, train
+from tunelab.train.device import resolve_device
+from tunelab.train.evaluation import evaluate
+from tunelab.train.loop import train
 from tunelab.train.metrics import Metrics
+from tunelab.train.optim import make_optimizer
 from tunelab.train.schedules import lr_at
+from tunelab.train.state import TrainResult
 
 __all__ = [
     "EarlyStopping",

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from tunelab.config import RunConfig
-from tunelab.train.loop import TrainResult
+from tunelab.train.state import TrainResult
 
 
 def save_run(out_dir: Path, config: RunConfig, result: TrainResult, provenance: dict[str, object]) -> Path:
