@@ -469,11 +469,16 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def describe_validation_error(exc: ValidationError, source: str) -> str:
-    """Turn pydantic's report into one sentence naming the first offending field."""
+def describe_validation_error(exc: ValidationError, source: str, labels: Iterable[str] = ()) -> str:
+    """Turn pydantic's report into one sentence naming the first offending field.
+
+    ``labels``: the tags of the caller's own unions, which pydantic puts in a location beside those
+    of the run configuration's (a study file adds its parameter types and strategies).
+    """
+    union_labels = _UNION_LABELS | set(labels)
     problems: dict[str, Any] = {}  # pydantic's ErrorDetails by field
-    for error in exc.errors(include_url=False):
-        problems.setdefault(_field_path(error["loc"]), error)  # one per field: unions report each member
+    for error in exc.errors(include_url=False):  # one per field: unions report each member
+        problems.setdefault(_field_path(error["loc"], union_labels), error)
     # A union reports a failed scalar member at "x" and a failed list member at "x[1]": the deeper wins.
     specific = {
         p: e for p, e in problems.items() if not any(q.startswith((p + "[", p + ".")) for q in problems)
@@ -502,7 +507,7 @@ def describe_validation_error(exc: ValidationError, source: str) -> str:
     return f"{source}: {field or '(top level)'}: {message}{more}"
 
 
-def _field_path(loc: Sequence[int | str]) -> str:
+def _field_path(loc: Sequence[int | str], labels: set[str]) -> str:
     """The dotted path of an error, without the labels pydantic adds for union members.
 
     Keys may be dotted themselves (``space.train.optimizer.lr``). A union's label follows the field
@@ -514,7 +519,7 @@ def _field_path(loc: Sequence[int | str]) -> str:
         if isinstance(part, int):
             parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
             after_label = False
-        elif "[" in part or part.startswith("constrained-") or (part in _UNION_LABELS and not after_label):
+        elif "[" in part or part.startswith("constrained-") or (part in labels and not after_label):
             after_label = True
         else:
             parts.append(part)
@@ -525,9 +530,6 @@ def _field_path(loc: Sequence[int | str]) -> str:
 _UNION_LABELS = {
     *("mlp", "cnn", "lcnn", "constant", "step", "exponential", "time", "cosine", "onecycle", "plateau"),
     *("int", "float", "str", "bool", "list", "dict", "tuple", "none"),
-    # study files (tunelab.search.spec): parameter types and strategies
-    *("categorical", "fixed", "random", "tpe", "gp", "cmaes", "qmc", "grid", "coarse_to_fine"),
-    *("staged", "listed"),
 }
 
 
