@@ -89,3 +89,9 @@ def test_an_unregistered_strategy_is_unknown_again(registered):
     with pytest.raises(ConfigError, match=r"strategy: unknown value 'fixed_point'; expected one of 'random'"):
         validate_study_spec(study(point={"model.dropout": 0.2}), "study.yaml")
     STRATEGIES["fixed_point"] = STRATEGY  # for the fixture to remove
+
+
+def test_every_strategy_is_registered_under_its_settings_name():
+    for name, strategy in STRATEGIES.items():
+        assert strategy.name == name
+        assert strategy.sampler is not None or not strategy.draws_together  # a policy needs a sampler

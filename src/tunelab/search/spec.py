@@ -41,13 +41,13 @@ from tunelab.search.params import (
     expand_shorthand,
     values_of,
 )
+from tunelab.search.record import OBJECTIVE_METRICS as OBJECTIVE_METRICS
+from tunelab.search.record import PER_EPOCH_METRICS
 from tunelab.search.space import Space
 from tunelab.search.strategies import STRATEGIES, StrategySettings
 from tunelab.search.strategies.random import RandomStrategy  # the default
 
-PER_EPOCH_METRICS = ("val_accuracy", "val_loss")
-OBJECTIVE_METRICS = ("val_accuracy", "val_loss", "val_f1", "test_accuracy", "test_loss", "test_f1")
-# Labels pydantic puts in an error's location for this file's unions (parameter types, strategies).
+# Labels pydantic puts in an error's location for the parameter types (the strategies' are their names).
 _PARAM_LABELS = ("float", "int", "categorical", "fixed")
 
 
