@@ -18,7 +18,8 @@ from typing import Any
 import optuna
 from pydantic import TypeAdapter
 
-from tunelab.search.spec import (
+from tunelab.errors import ConfigError
+from tunelab.search.params import (
     RUN_SECTIONS,
     CategoricalParam,
     FixedParam,
@@ -139,8 +140,6 @@ def _suggest(trial: optuna.Trial, name: str, param: Param) -> Any:
 
 
 def _values(name: str, param: Param) -> list[Any]:
-    from tunelab.errors import ConfigError
-
     if isinstance(param, IntParam | FloatParam) and param.step is not None and not param.log:
         _check_size(math.floor((param.high - param.low) / param.step + 1e-9) + 1)  # before listing them
     try:
@@ -150,7 +149,5 @@ def _values(name: str, param: Param) -> list[Any]:
 
 
 def _check_size(n: int) -> None:
-    from tunelab.errors import ConfigError
-
     if n > GRID_LIMIT:
         raise ConfigError(f"space: the grid has more than {GRID_LIMIT:,} points; use a sampling strategy")

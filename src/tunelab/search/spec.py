@@ -8,13 +8,13 @@ Everything is validated here, before the first trial trains: a mistake is one se
 from __future__ import annotations
 
 import itertools
-import math
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from tunelab.config import (
     DataConfig,
@@ -27,226 +27,40 @@ from tunelab.config import (
     describe_validation_error,
     parse_overrides,
     read_yaml,
+    validate_run_config,
 )
 from tunelab.errors import ConfigError
+from tunelab.search.params import (
+    RUN_SECTIONS,
+    CategoricalParam,
+    FixedParam,
+    FloatParam,
+    IntParam,
+    ListedConfig,
+    Param,
+    expand_shorthand,
+    values_of,
+)
+from tunelab.search.record import OBJECTIVE_METRICS as OBJECTIVE_METRICS
+from tunelab.search.record import PER_EPOCH_METRICS
+from tunelab.search.space import Space
+from tunelab.search.strategies import STRATEGIES, StrategySettings
+from tunelab.search.strategies.random import RandomStrategy  # the default
 
-Scalar = bool | int | float | str | None
-RUN_SECTIONS = ("data.", "model.", "train.")
-PER_EPOCH_METRICS = ("val_accuracy", "val_loss")
-OBJECTIVE_METRICS = ("val_accuracy", "val_loss", "val_f1", "test_accuracy", "test_loss", "test_f1")
-
-
-# -------------------------------------------------------------------------------------- parameters
-class _Param(_Frozen):
-    per_layer: str | None = Field(
-        None, description="name of the depth parameter: one value is drawn per layer (model.hidden.0, ...)"
-    )
-
-
-class FloatParam(_Param):
-    type: Literal["float"] = "float"
-    low: float
-    high: float
-    log: bool = False
-    step: float | None = Field(None, gt=0)
-
-    @model_validator(mode="after")
-    def _range(self) -> FloatParam:
-        _check_range(self.low, self.high, self.log)
-        if self.log and self.step is not None:
-            raise ValueError("log and step cannot be used together")
-        return self
+# Labels pydantic puts in an error's location for the parameter types (the strategies' are their names).
+_PARAM_LABELS = ("float", "int", "categorical", "fixed")
 
 
-class IntParam(_Param):
-    type: Literal["int"] = "int"
-    low: int
-    high: int
-    step: int = Field(1, gt=0)
-    log: bool = False
-
-    @model_validator(mode="after")
-    def _range(self) -> IntParam:
-        _check_range(self.low, self.high, self.log)
-        if self.log and self.step != 1:
-            raise ValueError("log and step cannot be used together")
-        return self
+def _strategy_union() -> Any:
+    """The ``strategy:`` section: one of the registered strategies' settings, told apart by ``name``."""
+    configs = tuple(strategy.config for strategy in STRATEGIES.values())
+    return Annotated[Union[configs], Field(discriminator="name")]  # noqa: UP007 (a tuple of types)
 
 
-class CategoricalParam(_Param):
-    type: Literal["categorical"] = "categorical"
-    choices: list[Scalar] = Field(min_length=1)
-
-    @field_validator("choices", mode="before")
-    @classmethod
-    def _scalars(cls, choices: Any) -> Any:
-        for choice in choices if isinstance(choices, list) else []:
-            if isinstance(choice, list | dict):
-                raise ValueError(
-                    f"choice {choice!r} is a {type(choice).__name__}; a choice must be a number, string, "
-                    "boolean or null (vary a list with per_layer, or use strategy listed)"
-                )
-        return choices
-
-    @field_validator("choices")
-    @classmethod
-    def _distinct(cls, choices: list[Scalar]) -> list[Scalar]:
-        if len({repr(c) for c in choices}) != len(choices):
-            raise ValueError("choices must be distinct")
-        return choices
-
-
-class FixedParam(_Param):
-    type: Literal["fixed"] = "fixed"
-    value: Any
-
-
-Param = Annotated[FloatParam | IntParam | CategoricalParam | FixedParam, Field(discriminator="type")]
-
-
-def _space_shorthand(value: Any) -> Any:
-    return {k: _param_shorthand(v) for k, v in value.items()} if isinstance(value, dict) else value
-
-
-def _check_range(low: float, high: float, log: bool) -> None:
-    if not low < high:
-        raise ValueError(f"low ({low}) must be below high ({high})")
-    if log and low <= 0:
-        raise ValueError(f"a log scale needs low > 0 (got {low})")
-
-
-def _param_shorthand(value: Any) -> Any:
-    """``[a, b]`` is categorical, a scalar is fixed, ``{low, high}`` is int when both are ints."""
-    if isinstance(value, list):
-        return {"type": "categorical", "choices": value}
-    if not isinstance(value, dict):
-        return {"type": "fixed", "value": value}
-    if "type" in value:
-        return value
-    if "choices" in value:
-        return {"type": "categorical", **value}
-    if "value" in value:
-        return {"type": "fixed", **value}
-    ints = all(isinstance(value.get(k), int) and not isinstance(value.get(k), bool) for k in ("low", "high"))
-    return {"type": "int" if ints and not value.get("log") else "float", **value}
-
-
-# -------------------------------------------------------------------------------------- strategies
-class RandomStrategy(_Frozen):
-    name: Literal["random"] = "random"
-
-
-class TPEStrategy(_Frozen):
-    name: Literal["tpe"] = "tpe"
-    n_startup_trials: int = Field(10, ge=0)
-
-
-class GPStrategy(_Frozen):
-    name: Literal["gp"] = "gp"
-    n_startup_trials: int = Field(10, ge=0)
-
-
-class CmaEsStrategy(_Frozen):
-    name: Literal["cmaes"] = "cmaes"
-    n_startup_trials: int = Field(1, ge=0)
-
-
-class QMCStrategy(_Frozen):
-    name: Literal["qmc"] = "qmc"
-    qmc_type: Literal["sobol", "halton"] = "sobol"
-
-
-class GridStrategy(_Frozen):
-    name: Literal["grid"] = "grid"
-
-
-class CoarseToFineStrategy(_Frozen):
-    """002: random search, then TPE in the range mean ± std of the best ``top_fraction``."""
-
-    name: Literal["coarse_to_fine"] = "coarse_to_fine"
-    coarse_trials: int = Field(30, gt=1)
-    fine_trials: int = Field(20, gt=0)
-    top_fraction: float = Field(0.2, gt=0.0, le=1.0)
-    width: float = Field(1.0, gt=0.0, description="the new range is mean ± width × std")
-
-
-class ListedConfig(_Frozen):
-    """One named configuration: dotted run settings, e.g. ``{model.hidden: [128, 64]}``."""
-
-    name: str = Field(min_length=1)
-    set: dict[str, Any] = Field(default_factory=dict)
-
-
-class Stage(_Frozen):
-    """One step of a staged study: a grid over ``space`` or a list of ``configs``."""
-
-    name: str = Field(min_length=1)
-    space: dict[str, Param] = Field(default_factory=dict)
-    configs: list[ListedConfig] = Field(default_factory=list)
-
-    @field_validator("space", mode="before")
-    @classmethod
-    def _space_shorthand(cls, value: Any) -> Any:
-        return _space_shorthand(value)
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> Stage:
-        if bool(self.space) == bool(self.configs):
-            raise ValueError(
-                "give either space (a grid) or configs (named configurations), not both or neither"
-            )
-        return self
-
-
-class StagedStrategy(_Frozen):
-    """003, 004: stages in order; each starts from the best configuration found so far."""
-
-    name: Literal["staged"] = "staged"
-    stages: list[Stage] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _distinct(self) -> StagedStrategy:
-        names = [s.name for s in self.stages]
-        if len(set(names)) != len(names):
-            raise ValueError("stage names must be distinct")
-        seen: dict[str, str] = {}
-        for stage in self.stages:
-            for key in stage.space:
-                if key in seen:
-                    raise ValueError(f"{key} is varied in stage {seen[key]!r} and again in {stage.name!r}")
-                seen[key] = stage.name
-        return self
-
-
-class ListedStrategy(_Frozen):
-    """003: explicit named configurations, each trained once (times ``repeats``)."""
-
-    name: Literal["listed"] = "listed"
-    configs: list[ListedConfig] = Field(min_length=1)
-
-    @field_validator("configs")
-    @classmethod
-    def _distinct(cls, configs: list[ListedConfig]) -> list[ListedConfig]:
-        names = [c.name for c in configs]
-        if len(set(names)) != len(names):
-            raise ValueError("configuration names must be distinct")
-        return configs
-
-
-StrategyConfig = Annotated[
-    RandomStrategy
-    | TPEStrategy
-    | GPStrategy
-    | CmaEsStrategy
-    | QMCStrategy
-    | GridStrategy
-    | CoarseToFineStrategy
-    | StagedStrategy
-    | ListedStrategy,
-    Field(discriminator="name"),
-]
-PLANNED = ("grid", "listed", "staged")  # strategies whose trials are known in advance
-SAMPLED = ("random", "tpe", "gp", "cmaes", "qmc")  # one open-ended sampled stage, until the budget
+if TYPE_CHECKING:
+    StrategyConfig = StrategySettings
+else:
+    StrategyConfig = _strategy_union()
 
 
 # ------------------------------------------------------------------------------- pruner, objective
@@ -347,20 +161,20 @@ class StudySpec(_Frozen):
     @field_validator("space", mode="before")
     @classmethod
     def _space_shorthand(cls, value: Any) -> Any:
-        return _space_shorthand(value)
+        return expand_shorthand(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> StudySpec:
-        strategy = self.strategy.name
-        if strategy in ("listed", "staged") and self.space:
+        strategy, kind = self.strategy.name, STRATEGIES[self.strategy.name]
+        if kind.values_from and self.space:
             raise ValueError(
-                f"strategy {strategy} takes its values from strategy.{_plan_field(strategy)}, not space"
+                f"strategy {strategy} takes its values from strategy.{kind.values_from}, not space"
             )
-        if strategy not in ("listed", "staged") and not self.searched():
+        if not kind.values_from and not self.searched():
             raise ValueError("space has nothing to search; add a parameter with a range or choices")
-        if strategy in SAMPLED and not (self.budget.n_trials or self.budget.timeout):
+        if kind.open_ended and not (self.budget.n_trials or self.budget.timeout):
             raise ValueError(f"strategy {strategy} needs a budget: set budget.n_trials or budget.timeout")
-        if self.final and strategy in SAMPLED and not self.budget.n_trials:
+        if self.final and kind.open_ended and not self.budget.n_trials:
             raise ValueError(
                 f"final needs budget.n_trials with strategy {strategy}: it starts when the trials are done"
             )
@@ -385,14 +199,21 @@ class StudySpec(_Frozen):
 
     def run_config(self, overrides: Mapping[str, Any], source: str = "trial") -> RunConfig:
         """The run configuration of one trial: the fixed settings with ``overrides`` applied."""
-        from tunelab.config import validate_run_config
-
         raw = apply_overrides(self.base_raw(), list(overrides.items()), label=f"{source}: ")
         return validate_run_config(raw, source)
 
 
-def _plan_field(strategy: str) -> str:
-    return "configs" if strategy == "listed" else "stages"
+def refresh_strategies() -> None:
+    """Rebuild :class:`StudySpec`'s ``strategy`` field from ``STRATEGIES`` as it is now.
+
+    The field is built when this module is imported; code that registers (or removes) a strategy
+    later, a plugin or a test, calls this once afterwards.
+    """
+    union = _strategy_union()
+    globals()["StrategyConfig"] = union  # what the field's annotation names, should pydantic look again
+    default = RandomStrategy()
+    StudySpec.model_fields["strategy"] = FieldInfo.from_annotated_attribute(union, default)
+    StudySpec.model_rebuild(force=True)
 
 
 # ------------------------------------------------------------------------------------------ loading
@@ -407,7 +228,8 @@ def validate_study_spec(raw: Mapping[str, Any], source: str = "study") -> StudyS
     try:
         spec = StudySpec.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, source)) from None
+        labels = {*_PARAM_LABELS, *STRATEGIES}
+        raise ConfigError(describe_validation_error(exc, source, labels)) from None
     check_space(spec, source)
     return spec
 
@@ -434,7 +256,7 @@ def check_space(spec: StudySpec, source: str) -> None:
                     f"{source}: {where}.{key}: not a run setting (expected a dotted key such as "
                     "train.optimizer.lr) and no per_layer parameter refers to it"
                 )
-    _check_grids(spec, spaces if spec.strategy.name in PLANNED else {}, source)
+    _check_grids(spec, spaces if STRATEGIES[spec.strategy.name].planned else {}, source)
     for key, values in _extremes(spaces).items():
         for overrides in values:
             spec.run_config(overrides, f"{source}: {key}")
@@ -444,8 +266,6 @@ def check_space(spec: StudySpec, source: str) -> None:
 
 def _check_grids(spec: StudySpec, spaces: Mapping[str, Mapping[str, Param]], source: str) -> None:
     """A grid (or a staged study's grid stage) must have finitely many, and not too many, points."""
-    from tunelab.search.space import Space
-
     for where, space in spaces.items():
         if space:
             try:
@@ -455,28 +275,10 @@ def _check_grids(spec: StudySpec, spaces: Mapping[str, Mapping[str, Param]], sou
 
 
 def _listed_configs(spec: StudySpec) -> list[ListedConfig]:
+    """The named configurations of a strategy that has them: its ``configs``, its stages' ``configs``."""
     strategy = spec.strategy
-    if isinstance(strategy, ListedStrategy):
-        return list(strategy.configs)
-    if isinstance(strategy, StagedStrategy):
-        return [c for stage in strategy.stages for c in stage.configs]
-    return []
-
-
-def values_of(param: Param) -> list[Any]:
-    """The finite values of a discrete parameter (used by the grid and to validate extremes)."""
-    if isinstance(param, CategoricalParam):
-        return list(param.choices)
-    if isinstance(param, FixedParam):
-        return [param.value]
-    if isinstance(param, IntParam):
-        if param.log:
-            raise ValueError("a log-scaled int has no grid; give choices instead")
-        return list(range(param.low, param.high + 1, param.step))
-    if param.step is None:
-        raise ValueError("a float range without step has no grid; give a step or choices")
-    n = math.floor((param.high - param.low) / param.step + 1e-9)
-    return [round(param.low + i * param.step, 12) for i in range(n + 1)]
+    in_stages = [c for stage in getattr(strategy, "stages", []) for c in stage.configs]
+    return [*getattr(strategy, "configs", []), *in_stages]
 
 
 def _ends(param: Param) -> list[Any]:

@@ -2,21 +2,34 @@
 
 A stage is either *planned* (its trials are known: a grid, named configurations; they are enqueued
 once, so every point runs exactly once across all workers) or *sampled* (a sampler draws each trial).
-A strategy is a function ``(spec, index, trials) -> Stage | None`` that builds stage ``index`` from the
-finished trials of the earlier ones, and returns None when there is no further stage.
+A strategy (:class:`Strategy`) bundles what the rest of tunelab asks of it: the pydantic model of its
+``strategy:`` section, a stage builder ``(spec, index, trials) -> Stage | None`` that builds stage
+``index`` from the finished trials of the earlier ones (None when there is no further stage), and,
+for a strategy whose stages are drawn by a sampler, the Optuna sampler and its batching policy.
+The registry ``STRATEGIES`` (in ``__init__``) maps each name to one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from tunelab.config import _Frozen
+from tunelab.search.record import TrialRecord
 from tunelab.search.space import Space
-from tunelab.search.spec import StudySpec
+
+if TYPE_CHECKING:  # spec.py builds its strategy union from the registry, so it imports this package
+    from tunelab.search.spec import StudySpec
+
+
+class StrategySettings(_Frozen):
+    """The base of a strategy's ``strategy:`` section; a strategy narrows ``name`` to its own literal."""
+
+    name: str
 
 
 @dataclass(frozen=True)
@@ -68,7 +81,37 @@ class Stage:
         )
 
 
-Strategy = Callable[[StudySpec, int, Sequence[FrozenTrial]], Stage | None]
+StageBuilder = Callable[["StudySpec", int, Sequence[FrozenTrial]], Stage | None]
+SamplerFactory = Callable[["StudySpec", int], optuna.samplers.BaseSampler]
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """One search strategy, as the registry ``STRATEGIES`` holds it under ``config``'s name.
+
+    Calling it builds a stage: ``strategy(spec, index, trials) -> Stage | None``.
+    """
+
+    config: type[StrategySettings]
+    """The model of the study file's ``strategy:`` section; its ``name`` field is ``Literal[<name>]``."""
+    stages: StageBuilder
+    sampler: SamplerFactory | None = None
+    """``(spec, seed) -> sampler`` for the stages that name this strategy as their ``sampler``."""
+    draws_together: bool = False
+    """Whether its sampler may draw several trials at once: it learns nothing from their results."""
+    open_ended: bool = False
+    """One sampled stage that runs until the study's budget, so the study needs a budget."""
+    planned: bool = False
+    """Every trial is known in advance (a grid, named configurations): its grids are checked first."""
+    values_from: str | None = None
+    """The field of its section that holds what is tried (``configs``); None: the study's ``space``."""
+
+    @property
+    def name(self) -> str:
+        return str(self.config.model_fields["name"].default)
+
+    def __call__(self, spec: StudySpec, index: int, trials: Sequence[FrozenTrial]) -> Stage | None:
+        return self.stages(spec, index, trials)
 
 
 def completed(trials: Sequence[FrozenTrial], stage: int | None = None) -> list[FrozenTrial]:
@@ -76,7 +119,7 @@ def completed(trials: Sequence[FrozenTrial], stage: int | None = None) -> list[F
     return [
         t
         for t in trials
-        if t.state == TrialState.COMPLETE and (stage is None or t.user_attrs.get("tunelab.stage") == stage)
+        if t.state == TrialState.COMPLETE and (stage is None or TrialRecord.from_trial(t).stage == stage)
     ]
 
 
@@ -88,7 +131,7 @@ def ranked(trials: Sequence[FrozenTrial], spec: StudySpec) -> list[FrozenTrial]:
 
 def is_final(trial: FrozenTrial) -> bool:
     """Whether ``trial`` belongs to the final stage (a configuration trained again on fresh seeds)."""
-    return bool(trial.user_attrs.get("tunelab.final"))
+    return TrialRecord.from_trial(trial).final
 
 
 def best_trial(trials: Sequence[FrozenTrial], spec: StudySpec) -> FrozenTrial | None:
@@ -100,40 +143,3 @@ def best_trial(trials: Sequence[FrozenTrial], spec: StudySpec) -> FrozenTrial | 
     final = ranked([t for t in trials if is_final(t)], spec)
     top = final or ranked(trials, spec)
     return top[0] if top else None
-
-
-def draws_together(stage: Stage) -> bool:
-    """Whether a stage's trials may be drawn several at once (to train as one population).
-
-    Planned points and independent samplers (random, QMC) lose nothing by being drawn together;
-    model-based samplers learn from each result, so they ask one trial at a time.
-    """
-    return stage.planned or stage.sampler in ("random", "qmc")
-
-
-def make_sampler(name: str, spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
-    """The Optuna sampler behind a sampled stage."""
-    strategy = spec.strategy
-    startup = getattr(strategy, "n_startup_trials", 10)
-    match name:
-        case "random":
-            return optuna.samplers.RandomSampler(seed=seed)
-        case "tpe":
-            return optuna.samplers.TPESampler(
-                seed=seed,
-                n_startup_trials=startup,
-            )
-        case "gp":
-            return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
-        case "cmaes":
-            return optuna.samplers.CmaEsSampler(
-                seed=seed, n_startup_trials=startup, warn_independent_sampling=False
-            )
-        case "qmc":
-            # The QMC sequence is keyed by its seed: a fixed seed lets a resumed study continue it.
-            return optuna.samplers.QMCSampler(
-                qmc_type=getattr(strategy, "qmc_type", "sobol"),
-                seed=spec.seed,
-                warn_independent_sampling=False,
-            )
-    raise AssertionError(name)

@@ -12,14 +12,28 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from optuna.trial import FrozenTrial
+from pydantic import Field
 
+from tunelab.search.params import FixedParam, FloatParam, IntParam, Param
 from tunelab.search.space import Space
-from tunelab.search.spec import CoarseToFineStrategy, FixedParam, FloatParam, IntParam, Param, StudySpec
-from tunelab.search.strategies.base import Stage, completed, ranked
+from tunelab.search.strategies.base import Stage, Strategy, StrategySettings, completed, ranked
+
+if TYPE_CHECKING:
+    from tunelab.search.spec import StudySpec
+
+
+class CoarseToFineStrategy(StrategySettings):
+    """002: random search, then TPE in the range mean ± std of the best ``top_fraction``."""
+
+    name: Literal["coarse_to_fine"] = "coarse_to_fine"
+    coarse_trials: int = Field(30, gt=1)
+    fine_trials: int = Field(20, gt=0)
+    top_fraction: float = Field(0.2, gt=0.0, le=1.0)
+    width: float = Field(1.0, gt=0.0, description="the new range is mean ± width × std")
 
 
 def coarse_to_fine(spec: StudySpec, index: int, trials: Sequence[FrozenTrial]) -> Stage | None:
@@ -90,3 +104,7 @@ def _order(space: Space) -> Any:
         return (name not in space.params, keys.index(base) if base in keys else len(keys), name)
 
     return key
+
+
+# No sampler of its own: its stages name the random and TPE samplers.
+STRATEGY = Strategy(CoarseToFineStrategy, coarse_to_fine)

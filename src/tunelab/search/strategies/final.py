@@ -10,12 +10,17 @@ It follows any strategy, once its stages are done or, for a sampled one, once th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from optuna.trial import FrozenTrial
 
+from tunelab.search.params import ListedConfig
+from tunelab.search.record import TrialRecord
 from tunelab.search.space import Space
-from tunelab.search.spec import ListedConfig, StudySpec
 from tunelab.search.strategies.base import Stage, is_final, ranked
+
+if TYPE_CHECKING:
+    from tunelab.search.spec import StudySpec
 
 NAME = "final"
 
@@ -28,8 +33,7 @@ def final(spec: StudySpec, trials: Sequence[FrozenTrial]) -> Stage | None:
     if not best:
         return None
     configs = [
-        ListedConfig(name=f"trial {t.number}", set=dict(t.user_attrs.get("tunelab.overrides", {})))
-        for t in best
+        ListedConfig(name=f"trial {t.number}", set=dict(TrialRecord.from_trial(t).overrides)) for t in best
     ]
     space = Space.listed(NAME, configs)
     return Stage(

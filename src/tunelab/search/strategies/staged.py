@@ -9,12 +9,60 @@ settings the stage does not vary.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from optuna.trial import FrozenTrial
+from pydantic import Field, field_validator, model_validator
 
+from tunelab.config import _Frozen
+from tunelab.search.params import ListedConfig, Param, expand_shorthand
+from tunelab.search.record import TrialRecord
 from tunelab.search.space import Space
-from tunelab.search.spec import StagedStrategy, StudySpec
-from tunelab.search.strategies.base import Stage, ranked
+from tunelab.search.strategies.base import Stage, Strategy, StrategySettings, ranked
+
+if TYPE_CHECKING:
+    from tunelab.search.spec import StudySpec
+
+
+class StageConfig(_Frozen):
+    """One step of a staged study: a grid over ``space`` or a list of ``configs``."""
+
+    name: str = Field(min_length=1)
+    space: dict[str, Param] = Field(default_factory=dict)
+    configs: list[ListedConfig] = Field(default_factory=list)
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _space_shorthand(cls, value: Any) -> Any:
+        return expand_shorthand(value)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> StageConfig:
+        if bool(self.space) == bool(self.configs):
+            raise ValueError(
+                "give either space (a grid) or configs (named configurations), not both or neither"
+            )
+        return self
+
+
+class StagedStrategy(StrategySettings):
+    """003, 004: stages in order; each starts from the best configuration found so far."""
+
+    name: Literal["staged"] = "staged"
+    stages: list[StageConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> StagedStrategy:
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError("stage names must be distinct")
+        seen: dict[str, str] = {}
+        for stage in self.stages:
+            for key in stage.space:
+                if key in seen:
+                    raise ValueError(f"{key} is varied in stage {seen[key]!r} and again in {stage.name!r}")
+                seen[key] = stage.name
+        return self
 
 
 def staged(spec: StudySpec, index: int, trials: Sequence[FrozenTrial]) -> Stage | None:
@@ -23,7 +71,7 @@ def staged(spec: StudySpec, index: int, trials: Sequence[FrozenTrial]) -> Stage 
         return None
     stage = spec.strategy.stages[index]
     best = ranked(trials, spec)[:1]
-    carried = dict(best[0].user_attrs.get("tunelab.overrides", {})) if best else {}
+    carried = dict(TrialRecord.from_trial(best[0]).overrides) if best else {}
     space = Space.listed(stage.name, stage.configs) if stage.configs else Space(stage.space)
     # A later stage varies its own keys; what it carries must not pin them.
     points = space.grid()
@@ -32,3 +80,6 @@ def staged(spec: StudySpec, index: int, trials: Sequence[FrozenTrial]) -> Stage 
             carried.pop(key, None)
     info = {"carried_from": best[0].number if best else None}
     return Stage(name=stage.name, space=space, points=points, carried=carried, info=info)
+
+
+STRATEGY = Strategy(StagedStrategy, staged, planned=True, values_from="stages")

@@ -1,0 +1,43 @@
+"""One training run, ``RunConfig(data, model, train)``, and loading it from a run file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from tunelab.config.base import _Frozen
+from tunelab.config.data import DataConfig
+from tunelab.config.io import apply_overrides, parse_overrides, read_yaml
+from tunelab.config.model import MLPConfig, ModelConfig
+from tunelab.config.train import TrainConfig
+from tunelab.config.validation import describe_validation_error
+from tunelab.errors import ConfigError
+
+
+class RunConfig(_Frozen):
+    """One training run: what data, which network, how it is trained."""
+
+    name: str = "run"
+    data: DataConfig = DataConfig()
+    model: ModelConfig = MLPConfig()
+    train: TrainConfig = TrainConfig()
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def validate_run_config(raw: Mapping[str, Any], source: str = "config") -> RunConfig:
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, source)) from None
+
+
+def load_run_config(path: str | Path, overrides: Iterable[str] = ()) -> RunConfig:
+    """Load a run file, apply ``--set`` overrides and validate it."""
+    raw = apply_overrides(read_yaml(path), parse_overrides(overrides))
+    return validate_run_config(raw, str(path))
