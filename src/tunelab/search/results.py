@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 from optuna.trial import FrozenTrial
 
-if TYPE_CHECKING:
-    from tunelab.search.study import StudyHandle
-
-METRICS = [f"{s}_{m}" for s in ("val", "test") for m in ("accuracy", "loss", "f1", "precision", "recall")]
+from tunelab.search.handle import StudyHandle
+from tunelab.search.record import RUN_SCALARS, TrialRecord
 
 
 def trial_row(trial: FrozenTrial) -> dict[str, Any]:
     """Parameters, metrics (mean, std and 95% CI half-width over seeds), status, duration and seeds."""
-    attrs = trial.user_attrs
-    metrics = attrs.get("tunelab.metrics") or {}
+    record = TrialRecord.from_trial(trial)
     duration = (
         (trial.datetime_complete - trial.datetime_start).total_seconds()
         if trial.datetime_complete and trial.datetime_start
@@ -24,21 +21,21 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
     )
     row: dict[str, Any] = {
         "number": trial.number,
-        "stage": attrs.get("tunelab.stage_name"),
+        "stage": record.stage_name,
         "state": trial.state.name,
-        "outcome": attrs.get("tunelab.outcome"),
-        "reason": attrs.get("tunelab.reason"),
+        "outcome": record.outcome,
+        "reason": record.reason,
         "value": trial.value,
         "duration_s": duration,
-        "seeds": ",".join(map(str, attrs.get("tunelab.seeds") or [])),
-        "n_runs": len(attrs.get("tunelab.runs") or []),
-        "device": attrs.get("tunelab.device"),
+        "seeds": ",".join(map(str, record.seeds)),
+        "n_runs": len(record.runs),
+        "device": record.device,
         "retry_of": trial.system_attrs.get("failed_trial"),
     }
     row |= {f"params_{k}": v for k, v in trial.params.items()}
-    for name in [*METRICS, "train_time_s", "epochs"]:
+    for name in RUN_SCALARS:
         for suffix in ("", "_std", "_ci95"):
-            row[name + suffix] = metrics.get(name + suffix)
+            row[name + suffix] = record.metric(name + suffix)
     return row
 
 

@@ -8,8 +8,10 @@ from typing import Any, cast
 from rich.table import Table
 
 from tunelab.errors import ConfigError
+from tunelab.search.handle import StudyHandle
+from tunelab.search.record import TrialRecord
+from tunelab.search.scheduling import counted
 from tunelab.search.strategies.base import is_final
-from tunelab.search.study import StudyHandle, counted
 
 
 def best_summary(handle: StudyHandle) -> dict[str, Any]:
@@ -17,26 +19,26 @@ def best_summary(handle: StudyHandle) -> dict[str, Any]:
     best = handle.best()
     if best is None:
         raise ConfigError(f"study {handle.spec.name!r} has no completed trial yet")
+    record = TrialRecord.from_trial(best)
     return {
         "study": handle.spec.name,
         "number": best.number,
         "metric": handle.spec.objective.metric,
         "direction": handle.spec.objective.goal,
         "value": best.value,
-        "stage": best.user_attrs.get("tunelab.stage_name"),
+        "stage": record.stage_name,
         "params": best.params,
-        "overrides": best.user_attrs.get("tunelab.overrides", {}),
-        "metrics": {
-            k: v for k, v in (best.user_attrs.get("tunelab.metrics") or {}).items() if not k.endswith("_std")
-        },
-        "seeds": best.user_attrs.get("tunelab.seeds"),
+        "overrides": record.overrides,
+        "metrics": {k: v for k, v in record.metrics.items() if not k.endswith("_std")},
+        "seeds": record.seeds,
     }
 
 
 def status_tables(handle: StudyHandle) -> list[Table]:
     """A summary table, one row per stage, and the best trial."""
     spec, trials = handle.spec, handle.study.get_trials(deepcopy=False)
-    states = Counter(t.user_attrs.get("tunelab.outcome") or t.state.name.lower() for t in trials)
+    records = {t.number: TrialRecord.from_trial(t) for t in trials}
+    states = Counter(records[t.number].status(t) for t in trials)
     summary = Table(title=f"study {spec.name}", show_header=False)
     summary.add_column("key")
     summary.add_column("value", overflow="fold")
@@ -63,7 +65,7 @@ def status_tables(handle: StudyHandle) -> list[Table]:
         for column in ("#", "stage", "trials", "size", "best", "details"):
             table.add_column(column, overflow="fold")
         for index, stage in enumerate(stages):
-            mine = [t for t in trials if t.user_attrs.get("tunelab.stage") == index]
+            mine = [t for t in trials if records[t.number].stage == index]
             done = [t for t in mine if t.value is not None]
             pick = max if spec.objective.goal == "maximize" else min
             top = pick(done, key=lambda t: cast(float, t.value)) if done else None
@@ -84,9 +86,10 @@ def status_tables(handle: StudyHandle) -> list[Table]:
         table = Table(title=f"best trial #{best.number}")
         table.add_column("setting")
         table.add_column("value", overflow="fold")
-        for key, value in best.user_attrs.get("tunelab.overrides", {}).items():
+        record = TrialRecord.from_trial(best)
+        for key, value in record.overrides.items():
             table.add_row(key, str(value))
-        metrics = best.user_attrs.get("tunelab.metrics") or {}
+        metrics = record.metrics
         for key in ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "train_time_s"):
             if key in metrics:
                 ci = metrics.get(f"{key}_ci95")

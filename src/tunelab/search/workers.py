@@ -1,7 +1,10 @@
 """``tunelab run --workers K``: K worker processes on this machine, sharing the study's storage.
 
-Each worker is a ``tunelab worker`` process. With several GPUs, worker i gets ``cuda:i mod n``;
-on a CPU the cores are split between workers, so K workers do not fight over the same threads.
+Each worker is a ``python -m tunelab.search.worker_main`` process that is handed the study the
+parent opened (:class:`~tunelab.search.worker_main.WorkerJob`) and works on it as ``tunelab worker``
+would; the storage URL travels in its environment, not on its command line. With several GPUs,
+worker i gets ``cuda:i mod n``; on a CPU the cores are split between workers, so K workers do not
+fight over the same threads.
 The parent only watches: it polls the storage for progress and stops the workers on Ctrl-C.
 """
 
@@ -11,13 +14,19 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from tunelab.errors import TunelabError
-from tunelab.search.study import StudyHandle, counted
+from tunelab.search.execution import TrialOutcome
+from tunelab.search.handle import StudyHandle
+from tunelab.search.record import TrialRecord
+from tunelab.search.scheduling import counted
+from tunelab.search.worker_main import WorkerJob
 
 POLL_S = 1.0
 
@@ -29,18 +38,46 @@ def worker_devices(k: int, device: str | None) -> list[str | None]:
     return [device] * k
 
 
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What ``tunelab run`` passes on to each of its workers, beside the study and the device."""
+
+    n_trials: int | None = None
+    timeout: float | None = None
+    data_dir: Path | None = None
+
+
 def run_local_workers(
-    handle: StudyHandle, k: int, argv: list[str], device: str | None, observer: Any
+    handle: StudyHandle,
+    k: int,
+    settings: WorkerSettings | Sequence[str],
+    device: str | None,
+    observer: Any,
 ) -> None:
-    """Start ``k`` workers with ``tunelab worker <argv>``, report progress until all have exited."""
+    """Start ``k`` workers on ``handle``'s study; report progress until all have exited.
+
+    ``settings`` may still be the ``tunelab worker`` arguments the CLI used to build (only their
+    --n-trials, --timeout and --data-dir are read: the study, storage and folder come from ``handle``).
+    """
+    if not isinstance(settings, WorkerSettings):
+        settings = _settings_from_argv(settings)
     threads = max(1, (os.cpu_count() or 1) // k)
     logs = handle.out_dir / "workers"
     logs.mkdir(parents=True, exist_ok=True)
     procs = []
     for i, dev in enumerate(worker_devices(k, device)):
-        cmd = [sys.executable, "-m", "tunelab.cli", "worker", *argv, "--quiet", "--threads", str(threads)]
-        cmd += ["--device", dev] if dev else []
-        env = os.environ | {"OMP_NUM_THREADS": str(threads), "TUNELAB_WORKER_INDEX": str(i)}
+        job = WorkerJob(
+            spec=handle.spec.model_dump(mode="json"),
+            out_dir=str(handle.out_dir),
+            n_trials=settings.n_trials,
+            timeout=settings.timeout,
+            data_dir=str(settings.data_dir) if settings.data_dir else None,
+            device=dev,
+            threads=threads,
+        )
+        cmd = [sys.executable, "-m", "tunelab.search.worker_main"]
+        env = os.environ | job.to_env(handle.url)
+        env |= {"OMP_NUM_THREADS": str(threads), "TUNELAB_WORKER_INDEX": str(i)}
         with (logs / f"worker-{i}.log").open("w") as log:  # a file, not a pipe nobody reads until the end
             procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log))
     trials = handle.study.get_trials(deepcopy=False)
@@ -69,6 +106,24 @@ def run_local_workers(
         raise TunelabError(f"{len(failed)} of {k} workers failed: {message} (see {log_path})")
 
 
+def _settings_from_argv(argv: Sequence[str]) -> WorkerSettings:
+    """The settings among ``tunelab worker`` arguments (``--name value`` or ``--name=value``)."""
+    values: dict[str, str] = {}
+    items = list(argv)
+    for i, arg in enumerate(items):
+        name, eq, value = arg.partition("=")
+        if name in ("--n-trials", "--timeout", "--data-dir"):
+            if eq:
+                values[name] = value
+            elif i + 1 < len(items):
+                values[name] = items[i + 1]
+    return WorkerSettings(
+        n_trials=int(values["--n-trials"]) if "--n-trials" in values else None,
+        timeout=float(values["--timeout"]) if "--timeout" in values else None,
+        data_dir=Path(values["--data-dir"]) if "--data-dir" in values else None,
+    )
+
+
 def _last_line(log: Path) -> str:
     """The last line a worker wrote to its log (its error), without the CLI's ``error:`` prefix."""
     try:
@@ -79,16 +134,11 @@ def _last_line(log: Path) -> str:
 
 
 def _report(handle: StudyHandle, observer: Any, seen: set[int]) -> None:
-    from tunelab.search.objective import TrialOutcome
-
     trials = handle.study.get_trials(deepcopy=False)
     done = sum(map(counted, trials))
     for trial in trials:
         if counted(trial) and trial.number not in seen:
             seen.add(trial.number)
-            outcome = TrialOutcome(
-                trial.user_attrs.get("tunelab.outcome", "completed"),
-                trial.user_attrs.get("tunelab.reason"),
-                metrics=trial.user_attrs.get("tunelab.metrics") or {},
-            )
+            record = TrialRecord.from_trial(trial)
+            outcome = TrialOutcome(record.outcome or "completed", record.reason, metrics=record.metrics)
             observer.trial_finished(trial.number, outcome, done, handle.best())

@@ -1,0 +1,244 @@
+"""What a worker runs next: the current stage, the budget, and the trials it asks for and tells.
+
+Under the study lock a worker recovers trials whose worker died, moves to the next stage when the
+current one is finished (a planned stage enqueues all its points then, so a grid point runs exactly
+once), checks the budget and asks for trials: one, or several that can train as one population.
+After training (without the lock) it tells each trial's outcome.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from tunelab.errors import ConfigError
+from tunelab.search.execution import Prepared, TrialOutcome
+from tunelab.search.record import (
+    FINAL_FAILURES,
+    StudyRecord,
+    TrialRecord,
+    set_study_attrs,
+    set_trial_attrs,
+    trial_attrs,
+)
+from tunelab.search.spec import StudySpec
+from tunelab.search.strategies import STRATEGIES, Stage, draws_together, final, is_final, make_sampler
+from tunelab.search.trial_store import TrialStore
+from tunelab.train.population import Padding, population_key
+
+PENDING = (TrialState.WAITING, TrialState.RUNNING)
+Action = Literal["ask", "wait", "done"]
+
+
+def counted(trial: FrozenTrial) -> bool:
+    """Whether a trial counts towards the budget (a trial to be run again does not)."""
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    return trial.state == TrialState.FAIL and TrialRecord.from_trial(trial).outcome in FINAL_FAILURES
+
+
+def padding(setting: bool | str, device: str) -> Padding:
+    """How far trials of different MLP architectures are padded to share a population."""
+    if setting == "auto":
+        # A GPU step at a small batch costs its kernel launches, not its arithmetic: pad any MLPs
+        # there. A CPU pays for every padded unit, so only pad what costs nothing (same layer sizes).
+        return "any" if device.startswith("cuda") else "free"
+    return "any" if setting else "none"
+
+
+def _stage_of(trial: FrozenTrial) -> int | None:
+    return TrialRecord.from_trial(trial).stage
+
+
+class Schedule:
+    """The stages and budget of one study, as one worker (of any number) works through them."""
+
+    def __init__(self, spec: StudySpec, store: TrialStore, *, n_trials: int | None, device: str) -> None:
+        self.spec, self.store, self.study = spec, store, store.study
+        self.n_trials, self.device = n_trials, device
+        self.pad = padding(spec.population_padding, device)
+        self._samplers: dict[int, optuna.samplers.BaseSampler] = {}
+
+    # next() and what it calls run under the study lock; tell() does not need it.
+    def next(self) -> tuple[Action, list[Prepared], Stage | None]:
+        """Ask for the trials to train next: ``ask`` with a batch, ``wait`` for others, or ``done``."""
+        self._recover()
+        trials = self.study.get_trials(deepcopy=False)
+        current = self._stage(trials)
+        if current is None:
+            return "done", [], None
+        index, stage = current
+        if stage.planned:
+            trials = self.study.get_trials(deepcopy=False)  # it may just have been enqueued
+        batch: list[Prepared] = []
+        action: Action = "ask"
+        while not batch or self._batchable(stage, batch, trials):
+            action = self._room(trials, index, stage)
+            if action != "ask":
+                break
+            self.study.sampler = self._sampler(index, stage, len(trials))
+            trial = self.study.ask()
+            worker = {"host": socket.gethostname(), "pid": os.getpid()}
+            set_trial_attrs(trial, stage=index, stage_name=stage.name, worker=worker, outcome="running")
+            batch.append(self._prepare(trial, stage))
+            trials = self.study.get_trials(deepcopy=False)
+        if not batch:
+            return action, [], None
+        return "ask", batch, stage
+
+    def tell(self, item: Prepared) -> None:
+        """Store a trained trial's outcome and finish it in Optuna's terms."""
+        outcome: TrialOutcome | None = item.outcome
+        assert outcome is not None
+        trial = item.trial
+        set_trial_attrs(
+            trial, outcome=outcome.outcome, reason=outcome.reason, runs=outcome.runs, metrics=outcome.metrics
+        )
+        value = outcome.value(self.spec.objective.metric)
+        if outcome.outcome == "pruned":
+            self.study.tell(trial, state=TrialState.PRUNED)
+        elif outcome.outcome == "completed" and value is not None:
+            self.study.tell(trial, value)
+        else:
+            self.study.tell(trial, state=TrialState.FAIL)
+
+    def _room(self, trials: list[FrozenTrial], index: int, stage: Stage) -> Action:
+        """Whether the budget and the stage leave room for one more trial now."""
+        if not stage.final and self._spent(trials):
+            # An open-ended stage that other workers are finishing hands over to the final stage.
+            return "wait" if self.spec.final and stage.n_trials is None and not stage.planned else "done"
+        mine = [t for t in trials if _stage_of(t) == index]
+        if not any(t.state == TrialState.WAITING for t in mine):
+            if stage.planned:
+                return "wait"  # the rest run elsewhere; one may fail and come back
+            started = sum(counted(t) or t.state == TrialState.RUNNING for t in mine)
+            if stage.n_trials is not None and started >= stage.n_trials:
+                return "wait"  # the next stage needs this one's results
+        return "ask"
+
+    def _spent(self, trials: list[FrozenTrial]) -> bool:
+        """Whether the search's trial budget is used up (final-stage trials do not count)."""
+        if self.n_trials is None:
+            return False
+        busy = sum((counted(t) or t.state == TrialState.RUNNING) and not is_final(t) for t in trials)
+        return busy >= self.n_trials
+
+    def _batchable(self, stage: Stage, batch: list[Prepared], trials: list[FrozenTrial]) -> bool:
+        """Whether to ask for one more trial to train with ``batch`` as one population.
+
+        Only where the stage draws trials together (:func:`draws_together`). Of planned points, the
+        one that ``ask`` hands out next must share the batch's population key.
+        """
+        if not draws_together(stage):
+            return False
+        key = batch[0].key
+        runs = sum(len(p.seeds) for p in batch)
+        repeats = stage.repeats or self.spec.repeats
+        if key is None or batch[-1].key != key or runs + repeats > self.spec.population:
+            return False
+        if stage.planned:
+            waiting = [t for t in trials if t.state == TrialState.WAITING]
+            # the point of an enqueued trial, where Optuna's enqueue_trial keeps it
+            point = min(waiting, key=lambda t: t.number).system_attrs.get("fixed_params") if waiting else None
+            return point is not None and self._point_key(stage, point) == key
+        return True
+
+    def _stage(self, trials: list[FrozenTrial]) -> tuple[int, Stage] | None:
+        """The current stage; starts the next one when the current one has finished."""
+        raws = list(StudyRecord.from_study(self.study).stages)
+        if raws:
+            index, stage = len(raws) - 1, Stage.from_raw(raws[-1])
+            mine = [t for t in trials if _stage_of(t) == index]
+            pending = any(t.state in PENDING for t in mine)
+            if stage.n_trials is None and not stage.planned:
+                if pending or not self._spent(trials):
+                    return index, stage  # open-ended: runs until the study's budget
+            elif pending or (not stage.planned and sum(map(counted, mine)) < (stage.n_trials or 0)):
+                return index, stage
+        index = len(raws)
+        following = STRATEGIES[self.spec.strategy.name](self.spec, index, trials)
+        if following is None and not any(raw.get("final") for raw in raws):
+            following = final(self.spec, trials)  # after the search: its best again on fresh seeds
+        if following is None:
+            return None
+        raws.append(following.to_raw())
+        set_study_attrs(self.study, stages=raws)
+        attrs = trial_attrs(stage=index, stage_name=following.name)
+        if following.final:
+            attrs |= trial_attrs(final=True)
+        for point in self._by_population(following):
+            self.study.enqueue_trial(point, user_attrs=attrs)
+        return index, following
+
+    def _by_population(self, stage: Stage) -> list[dict[str, Any]]:
+        """The stage's points, those that can train as one population next to each other.
+
+        A worker takes consecutive waiting trials of one population key (``_batchable``): a grid
+        whose innermost axis changes the architecture would otherwise train point by point.
+        """
+        first: dict[Any, int] = {}
+
+        def rank(point: dict[str, Any]) -> int:  # keys in the order they first appear
+            return first.setdefault(self._point_key(stage, point), len(first))
+
+        return sorted(stage.points or [], key=rank)  # stable: the file's order within a population
+
+    def _point_key(self, stage: Stage, point: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The population key of a planned point of ``stage`` (None: not a valid configuration)."""
+        try:
+            overrides = dict(stage.carried) | stage.space.overrides(point)
+            return population_key(self.spec.run_config(overrides, "point"), self.pad)
+        except ConfigError:
+            return None
+
+    def _sampler(self, index: int, stage: Stage, n_existing: int) -> optuna.samplers.BaseSampler:
+        if index not in self._samplers:
+            # Offset by the trials already there, so that a resumed study does not redraw the same points.
+            seed = self.spec.seed + 7919 * index + n_existing
+            self._samplers[index] = make_sampler(stage.sampler, self.spec, seed)
+        return self._samplers[index]
+
+    def _recover(self) -> None:
+        """Fail (and queue again) trials whose worker is gone: dead local processes, stale heartbeats."""
+        host = socket.gethostname()
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            worker = TrialRecord.from_trial(trial).worker or {}
+            if (
+                worker.get("host") == host
+                and worker.get("pid") != os.getpid()
+                and not _alive(worker.get("pid"))
+            ):
+                reason = f"worker process {worker.get('pid')} on {host} died"
+                self.store.fail(trial.number, "worker_died", reason)
+        optuna.storages.fail_stale_trials(self.study)
+
+    def _prepare(self, trial: optuna.Trial, stage: Stage) -> Prepared:
+        """Draw the trial's parameters and build its run configuration (under the lock)."""
+        params = stage.space.suggest(trial)
+        overrides = dict(stage.carried) | stage.space.overrides(params)
+        set_trial_attrs(trial, overrides=overrides, device=self.device)
+        try:
+            config = self.spec.run_config(overrides, f"trial {trial.number}")
+        except ConfigError as exc:
+            return Prepared(trial, params, None, [], TrialOutcome("invalid", str(exc)))
+        first = config.train.seed + stage.seed_offset
+        seeds = [first + i for i in range(stage.repeats or self.spec.repeats)]
+        set_trial_attrs(trial, seeds=seeds)
+        return Prepared(trial, params, config, seeds, key=population_key(config, self.pad))
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return True  # unknown: leave it to the heartbeat
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

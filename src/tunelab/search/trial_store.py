@@ -1,0 +1,59 @@
+"""A study's trials in its storage, through Optuna's public API: what ask/tell does not do itself.
+
+A worker fails (and queues again) the running trial of a process that died, keeps a heartbeat for the
+trials it trains, and finds the chain of retries a trial belongs to. ``optuna.Study`` knows trials by
+number; the storage's methods take a trial id, which the storage's public
+``get_trial_id_from_study_id_trial_number`` gives for a number (and ``get_study_id_from_name`` the
+study id). The storage is the ``RDBStorage`` that :func:`tunelab.search.storage.open_storage` made
+and the study handle keeps, not the study's private one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from tunelab.search.record import trial_attrs
+from tunelab.search.storage import Heartbeat
+
+
+class TrialStore:
+    """Trials of ``study`` by number, read and written through ``storage`` (the study's own storage)."""
+
+    def __init__(self, study: optuna.Study, storage: optuna.storages.RDBStorage) -> None:
+        self.study, self.storage = study, storage
+        self.study_id = storage.get_study_id_from_name(study.study_name)
+
+    def trial_id(self, number: int) -> int:
+        return self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
+
+    def get(self, number: int) -> FrozenTrial:
+        """The trial as the storage holds it now."""
+        return self.storage.get_trial(self.trial_id(number))
+
+    def fail(self, number: int, outcome: str, reason: str) -> None:
+        """Fail a running trial with tunelab's ``outcome`` and ``reason``, and queue it to run again.
+
+        The storage's stale-trial callback (Optuna's retry callback, as ``open_storage`` set it up)
+        enqueues the retry, as it does for a trial whose heartbeat stopped; a trial that another
+        process finished meanwhile is left as it is.
+        """
+        trial_id = self.trial_id(number)
+        for key, value in trial_attrs(outcome=outcome, reason=reason).items():
+            self.storage.set_trial_user_attr(trial_id, key, value)
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            if self.storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                callback = self.storage.get_heartbeat_stale_trial_callback()
+                if callback is not None:
+                    callback(self.study, self.storage.get_trial(trial_id))
+
+    def first_of_chain(self, number: int) -> int:
+        """The number of the first trial of a chain of retries (the key of its checkpoints)."""
+        first = self.get(number).system_attrs.get("failed_trial")  # set by Optuna's retry callback
+        return int(first) if first is not None else number
+
+    def heartbeat(self, number: int) -> Heartbeat:
+        """A heartbeat for a trial this process trains (use it as a context manager)."""
+        return Heartbeat(self.storage, self.trial_id(number))

@@ -1,0 +1,82 @@
+"""``python -m tunelab.search.worker_main``: one worker process of ``tunelab run --workers K``.
+
+The parent (:mod:`tunelab.search.workers`) hands each child a :class:`WorkerJob` (the study as the
+parent validated it, its folder, budget and device) and the storage URL in environment variables,
+never on the command line, where any user of the machine could read a password in it. The child
+joins the study the parent opened and works on it like ``tunelab worker``; a bad input ends it with
+one ``error:`` line on stderr and exit code 2, Ctrl-C with exit code 130.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+JOB_ENV = "TUNELAB_WORKER_JOB"
+STORAGE_ENV = "TUNELAB_WORKER_STORAGE"
+
+
+@dataclass(frozen=True)
+class WorkerJob:
+    """What one worker process works on."""
+
+    spec: dict[str, Any]  # StudySpec.model_dump(mode="json"), validated again by the child
+    out_dir: str
+    n_trials: int | None = None
+    timeout: float | None = None
+    data_dir: str | None = None
+    device: str | None = None
+    threads: int | None = None
+
+    def to_env(self, url: str) -> dict[str, str]:
+        """The environment variables that carry this job and the storage ``url`` to the child."""
+        return {JOB_ENV: json.dumps(asdict(self)), STORAGE_ENV: url}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> tuple[WorkerJob, str]:
+        return cls(**json.loads(environ[JOB_ENV])), environ[STORAGE_ENV]
+
+
+def main(environ: Mapping[str, str] | None = None) -> int:
+    """Run the job in ``environ`` (default: this process's environment); return the exit code."""
+    from tunelab.errors import TunelabError
+
+    job, url = WorkerJob.from_env(os.environ if environ is None else environ)
+    try:
+        work(job, url)
+    except TunelabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def work(job: WorkerJob, url: str) -> None:
+    import torch
+
+    from tunelab.search.handle import attach_study
+    from tunelab.search.spec import validate_study_spec
+    from tunelab.search.study import Worker
+
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    spec = validate_study_spec(job.spec, "worker job")
+    handle = attach_study(spec, url, Path(job.out_dir))
+    Worker(
+        handle,
+        n_trials=job.n_trials,
+        timeout=job.timeout,
+        data_dir=Path(job.data_dir) if job.data_dir else None,
+        device=job.device,
+    ).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
