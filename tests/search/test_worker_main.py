@@ -44,15 +44,8 @@ def started(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize(
-    "settings",
-    [
-        workers_module.WorkerSettings(n_trials=3, timeout=60.0, data_dir=Path("/data")),
-        ["study.yaml", "--storage", "x", "--n-trials", "3", "--timeout=60", "--data-dir", "/data"],
-    ],
-    ids=["settings", "cli-arguments"],
-)
-def test_each_worker_gets_the_study_and_the_storage_url_by_environment(tmp_path, started, settings):
+def test_each_worker_gets_the_study_and_the_storage_url_by_environment(tmp_path, started):
+    settings = workers_module.WorkerSettings(n_trials=3, timeout=60.0, data_dir=Path("/data"))
     spec = load_study_spec(GRID, ["train.epochs=1"])
     handle = open_study(spec, out_dir=tmp_path / "out")
     workers_module.run_local_workers(handle, 2, settings, "cpu", Quiet())

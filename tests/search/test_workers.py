@@ -27,10 +27,9 @@ def test_a_failed_worker_is_reported_with_the_last_line_of_its_log(tmp_path, mon
     overrides = ["data.name=mnist"]  # not in the empty --data-dir, and downloads go to a closed port
     handle = open_study(load_study_spec(GRID, overrides), out_dir=tmp_path / "out")
     (tmp_path / "empty").mkdir()
-    argv = [str(GRID), "--storage", handle.url, "--out", str(handle.out_dir), "--set=data.name=mnist"]
-    argv += ["--data-dir", str(tmp_path / "empty")]
+    settings = workers_module.WorkerSettings(data_dir=tmp_path / "empty")
     with pytest.raises(TunelabError) as info:
-        workers_module.run_local_workers(handle, 1, argv, "cpu", Quiet())
+        workers_module.run_local_workers(handle, 1, settings, "cpu", Quiet())
     message = str(info.value)
     assert message.startswith("1 of 1 workers failed: mnist: could not download")
     assert "--data-dir" in message and "no message" not in message

@@ -55,15 +55,11 @@ def run(
     if workers == 1:
         _work(handle, n_trials, timeout, data_dir, device, None, quiet)
     else:
-        from tunelab.search.workers import run_local_workers
+        from tunelab.search.workers import WorkerSettings, run_local_workers
 
-        argv = [str(study), "--storage", handle.url, "--out", str(handle.out_dir)]
-        argv += [f"--set={item}" for item in set_ or []] + (["--data-dir", str(data_dir)] if data_dir else [])
-        argv += (["--n-trials", str(n_trials)] if n_trials else []) + (
-            ["--timeout", str(timeout)] if timeout else []
-        )
+        settings = WorkerSettings(n_trials, timeout, data_dir)
         with StudyProgress(enabled=not quiet) as progress:
-            run_local_workers(handle, workers, argv, device, progress)
+            run_local_workers(handle, workers, settings, device, progress)
     _print_status(handle)
 
 
@@ -298,4 +294,4 @@ def dashboard(
             'dashboard: optuna-dashboard is not installed; pip install "tunelab[dashboard]"'
         ) from None
     err.print(f"dashboard of {handle.spec.name} on http://{host}:{port} (Ctrl-C stops it)", highlight=False)
-    run_server(handle.study._storage, host=host, port=port)
+    run_server(handle.storage, host=host, port=port)

@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,17 +49,11 @@ class WorkerSettings:
 def run_local_workers(
     handle: StudyHandle,
     k: int,
-    settings: WorkerSettings | Sequence[str],
+    settings: WorkerSettings,
     device: str | None,
     observer: Any,
 ) -> None:
-    """Start ``k`` workers on ``handle``'s study; report progress until all have exited.
-
-    ``settings`` may still be the ``tunelab worker`` arguments the CLI used to build (only their
-    --n-trials, --timeout and --data-dir are read: the study, storage and folder come from ``handle``).
-    """
-    if not isinstance(settings, WorkerSettings):
-        settings = _settings_from_argv(settings)
+    """Start ``k`` workers on ``handle``'s study; report progress until all have exited."""
     threads = max(1, (os.cpu_count() or 1) // k)
     logs = handle.out_dir / "workers"
     logs.mkdir(parents=True, exist_ok=True)
@@ -104,24 +97,6 @@ def run_local_workers(
             _last_line(log_path) or f"worker {first} exited with code {procs[first].returncode}, no message"
         )
         raise TunelabError(f"{len(failed)} of {k} workers failed: {message} (see {log_path})")
-
-
-def _settings_from_argv(argv: Sequence[str]) -> WorkerSettings:
-    """The settings among ``tunelab worker`` arguments (``--name value`` or ``--name=value``)."""
-    values: dict[str, str] = {}
-    items = list(argv)
-    for i, arg in enumerate(items):
-        name, eq, value = arg.partition("=")
-        if name in ("--n-trials", "--timeout", "--data-dir"):
-            if eq:
-                values[name] = value
-            elif i + 1 < len(items):
-                values[name] = items[i + 1]
-    return WorkerSettings(
-        n_trials=int(values["--n-trials"]) if "--n-trials" in values else None,
-        timeout=float(values["--timeout"]) if "--timeout" in values else None,
-        data_dir=Path(values["--data-dir"]) if "--data-dir" in values else None,
-    )
 
 
 def _last_line(log: Path) -> str:
