@@ -31,6 +31,7 @@ from tunelab.analysis.render import (
     to_booktabs,
 )
 from tunelab.analysis.summaries import StudyData
+from tunelab.search.record import TrialRecord
 from tunelab.search.strategies.base import is_final
 
 if TYPE_CHECKING:
@@ -153,8 +154,8 @@ def _summary(data: StudyData) -> Section:
         + (f" (mean of {spec.repeats} seeds per configuration)." if spec.repeats > 1 else ".")
     )
     if best is not None:
-        metrics = best.user_attrs.get("tunelab.metrics") or {}
-        seeds = best.user_attrs.get("tunelab.seeds") or []
+        record = TrialRecord.from_trial(best)
+        metrics, seeds = record.metrics, record.seeds
         if is_final(best):
             text += (
                 f" The best configuration ({best.params.get('final')} of the search), trained again on "
@@ -202,7 +203,7 @@ def _best(data: StudyData) -> Section | None:
         ", ".join(f"`{k}` = {format_value(v)}" for k, v in trial.params.items()) or "no searched parameter"
     )
     blocks: list[str | TableItem | FigureItem] = [f"Trial #{trial.number}: {params}."]
-    overrides = trial.user_attrs.get("tunelab.overrides") or {}
+    overrides = TrialRecord.from_trial(trial).overrides
     if overrides:
         rows = [(k, v if isinstance(v, int | float | bool) else str(v)) for k, v in overrides.items()]
         frame = pd.DataFrame(rows, columns=["setting", "value"], dtype=object)

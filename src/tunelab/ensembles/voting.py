@@ -24,6 +24,7 @@ from torch import nn
 from tunelab.config import RunConfig, load_run_config
 from tunelab.errors import ConfigError
 from tunelab.resultfiles import load_result
+from tunelab.search.record import TrialRecord
 from tunelab.search.strategies import ranked
 from tunelab.search.study import StudyHandle, load_study
 from tunelab.train.loop import eval_batch_size
@@ -102,7 +103,7 @@ def load_members(studies: Sequence[StudyHandle], top: int = 1) -> list[Member]:
 
 def _member(handle: StudyHandle, trial: FrozenTrial) -> Member:
     name = f"{handle.spec.name}#{trial.number}"
-    runs = [r for r in trial.user_attrs.get("tunelab.runs") or [] if r.get("folder")]
+    runs = [r for r in TrialRecord.from_trial(trial).runs if r.get("folder")]
     if not runs:
         raise ConfigError(f"{name}: the trial saved no run folder, so there is no model to load")
     folder = handle.out_dir / runs[0]["folder"]
