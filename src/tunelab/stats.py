@@ -1,4 +1,4 @@
-"""Small statistics shared by studies and reports."""
+"""Small statistics shared by studies and reports: here, so that search need not import analysis."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from scipy import stats
 
 from tunelab.analysis.summaries import StudyData
+from tunelab.search.record import TrialRecord
 from tunelab.search.strategies.base import ranked
 
 
@@ -157,7 +158,7 @@ def densities(data: StudyData, q: float = 0.2, points: int = 200) -> list[Densit
     trials = ranked(data.searched, data.spec)
     bounds: dict[str, Any] = {}
     if data.spec.strategy.name == "coarse_to_fine":
-        trials = [t for t in trials if t.user_attrs.get("tunelab.stage") == 0]
+        trials = [t for t in trials if TrialRecord.from_trial(t).stage == 0]
         if len(data.stages) > 1:
             bounds = dict(data.stages[1].info.get("bounds") or {})
     if len(trials) < 3:

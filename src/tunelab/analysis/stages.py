@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from tunelab.analysis.summaries import StudyData, results_table
+from tunelab.search.record import TrialRecord
 from tunelab.search.spec import CategoricalParam, FixedParam, FloatParam, IntParam
 from tunelab.search.strategies.base import is_final, ranked
 
@@ -31,7 +32,7 @@ def stage_summaries(data: StudyData) -> list[StageSummary]:
     for index, stage in enumerate(data.stages):
         if stage.final:
             continue
-        mine = [t for t in data.trials if t.user_attrs.get("tunelab.stage") == index]
+        mine = [t for t in data.trials if TrialRecord.from_trial(t).stage == index]
         table = results_table(data, mine)
         table = table.drop(columns=[c for c in ("stage",) if c in table])
         top = ranked(mine, data.spec)
@@ -88,12 +89,13 @@ def final_table(data: StudyData) -> pd.DataFrame | None:
     for trial in [t for t in data.trials if is_final(t)]:
         name = trial.params.get("final", "")
         source = by_number.get(sources.get(name, -1))
-        metrics = trial.user_attrs.get("tunelab.metrics") or {}
+        record = TrialRecord.from_trial(trial)
+        metrics = record.metrics
         row: dict[str, Any] = {
             "configuration": name,
             "final_trial": trial.number,
-            "status": str(trial.user_attrs.get("tunelab.outcome") or trial.state.name.lower()),
-            "seeds": ", ".join(map(str, trial.user_attrs.get("tunelab.seeds") or [])),
+            "status": str(record.status(trial)),
+            "seeds": ", ".join(map(str, record.seeds)),
             f"search_{metric}": source.value if source is not None else math.nan,
         }
         for name in shown:

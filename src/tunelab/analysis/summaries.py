@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from tunelab.search.record import StudyRecord, TrialRecord
 from tunelab.search.results import trial_row
 from tunelab.search.spec import StudySpec
 from tunelab.search.strategies.base import Stage, best_trial, is_final, ranked
@@ -50,7 +51,7 @@ class StudyData:
             trials=sorted(study.get_trials(deepcopy=False), key=lambda t: t.number),
             stages=handle.stages(),
             storage=handle.storage_shown,
-            provenance=dict(study.user_attrs.get("tunelab.provenance") or {}),
+            provenance=dict(StudyRecord.from_study(study).provenance),
         )
 
     @property
@@ -90,7 +91,8 @@ class StudyData:
 
 
 def status_of(trial: FrozenTrial) -> str:
-    return str(trial.user_attrs.get("tunelab.outcome") or trial.state.name.lower())
+    """The trial's outcome (``diverged``, ``invalid``, ...), or Optuna's state for a trial without one."""
+    return str(TrialRecord.from_trial(trial).status(trial))
 
 
 # ------------------------------------------------------------------------------------------- study
@@ -139,20 +141,20 @@ def results_table(data: StudyData, trials: Sequence[FrozenTrial] | None = None) 
     chosen = list(data.trials if trials is None else trials)
     rank = {t.number: i + 1 for i, t in enumerate(data.ranked)}
     names = list(dict.fromkeys(name for t in chosen for name in t.params))
-    seeded = any(len(t.user_attrs.get("tunelab.runs") or []) > 1 for t in chosen)
+    seeded = any(len(TrialRecord.from_trial(t).runs) > 1 for t in chosen)
     shown = [c for m in SHOWN_METRICS for c in (m, f"{m}_ci95") if c == m or (seeded and m != "epochs")]
     rows = []
     for trial in chosen:
-        metrics = trial.user_attrs.get("tunelab.metrics") or {}
+        record = TrialRecord.from_trial(trial)
         rows.append(
             {
                 "rank": rank.get(trial.number),
                 "trial": trial.number,
-                "stage": trial.user_attrs.get("tunelab.stage_name"),
-                "status": status_of(trial),
+                "stage": record.stage_name,
+                "status": record.status(trial),
                 **{name: _key(trial.params.get(name)) for name in names},
-                **{c: metrics.get(c, math.nan) for c in shown},
-                "reason": trial.user_attrs.get("tunelab.reason"),
+                **{c: record.metrics.get(c, math.nan) for c in shown},
+                "reason": record.reason,
             }
         )
     frame = pd.DataFrame(rows, columns=["rank", "trial", "stage", "status", *names, *shown, "reason"])
@@ -186,8 +188,8 @@ def best_metrics(data: StudyData, trial: FrozenTrial | None = None) -> BestMetri
     trial = trial or data.best
     if trial is None:
         return None
-    metrics = trial.user_attrs.get("tunelab.metrics") or {}
-    runs = trial.user_attrs.get("tunelab.runs") or []
+    record = TrialRecord.from_trial(trial)
+    metrics, runs = record.metrics, record.runs
     rows = []
     for name in ("accuracy", "precision", "recall", "f1", "loss"):
         rows.append(
@@ -240,7 +242,7 @@ def learning_curves(data: StudyData, top_k: int = 5) -> pd.DataFrame:
 def trial_history(trial: FrozenTrial) -> pd.DataFrame:
     """Every epoch of every seed of a trial: ``seed``, ``epoch`` and the history columns."""
     frames = []
-    for run in trial.user_attrs.get("tunelab.runs") or []:
+    for run in TrialRecord.from_trial(trial).runs:
         history = run.get("history") or {}
         if history.get("epoch"):
             frames.append(pd.DataFrame(history).assign(seed=run.get("seed")))
@@ -266,11 +268,12 @@ def optimization_history(data: StudyData) -> pd.DataFrame:
         value = trial.value if trial.state == TrialState.COMPLETE else None
         if value is not None:
             best = max(best, sign * value)
+        record = TrialRecord.from_trial(trial)
         rows.append(
             {
                 "trial": trial.number,
-                "stage": trial.user_attrs.get("tunelab.stage_name"),
-                "status": status_of(trial),
+                "stage": record.stage_name,
+                "status": record.status(trial),
                 "value": math.nan if value is None else value,
                 "best_so_far": sign * best if math.isfinite(best) else math.nan,
             }
@@ -296,7 +299,7 @@ def grouped_metrics(data: StudyData, param: str) -> pd.DataFrame:
     for trial in data.searched:
         if trial.state != TrialState.COMPLETE or param not in trial.params:
             continue
-        metrics = trial.user_attrs.get("tunelab.metrics") or {}
+        metrics = TrialRecord.from_trial(trial).metrics
         rows.append(
             {
                 "value": _key(trial.params[param]),
@@ -333,9 +336,10 @@ def baselines_table(data: StudyData, baselines: Sequence[BaselineResults]) -> pd
     rows = []
     best = data.best
     if best is not None:
-        metrics = best.user_attrs.get("tunelab.metrics") or {}
+        record = TrialRecord.from_trial(best)
+        metrics = record.metrics
         # the trial's own settings: a listed configuration may train on another dataset than the study file's
-        dataset = data.spec.run_config(best.user_attrs.get("tunelab.overrides") or {}).data.name
+        dataset = data.spec.run_config(record.overrides).data.name
         rows.append(
             {
                 "model": f"{data.spec.model.kind} (study best, trial #{best.number})",

@@ -13,14 +13,14 @@ from typing import Any
 
 # Resolved on first use, so that `tunelab --help` does not pay for importing torch.
 _HOMES = {
-    "EnsembleResult": "voting",
-    "Member": "voting",
-    "MemberResult": "voting",
-    "Probabilities": "voting",
-    "WeightedVote": "voting",
-    "check_same_split": "voting",
-    "load_members": "voting",
-    "predict_members": "voting",
+    "EnsembleResult": "results",
+    "Member": "members",
+    "MemberResult": "results",
+    "Probabilities": "members",
+    "WeightedVote": "weights",
+    "check_same_split": "members",
+    "load_members": "members",
+    "predict_members": "members",
     "run_ensemble": "voting",
 }
 

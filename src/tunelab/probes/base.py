@@ -86,6 +86,7 @@ def resolve_base(
 
 def _from_study(path: Path) -> tuple[RunConfig, str, StudyHandle | None]:
     from tunelab.search import load_study, load_study_spec
+    from tunelab.search.record import TrialRecord
 
     if path.is_file():
         spec = load_study_spec(path)
@@ -99,7 +100,7 @@ def _from_study(path: Path) -> tuple[RunConfig, str, StudyHandle | None]:
             f"study {handle.spec.name!r} (no finished trial)",
             handle,
         )
-    overrides = best.user_attrs.get("tunelab.overrides", {})
+    overrides = TrialRecord.from_trial(best).overrides
     config = handle.spec.run_config(overrides, f"{path}: trial {best.number}")
     return config, f"study {handle.spec.name!r}, best trial #{best.number}", handle
 

@@ -36,6 +36,7 @@ def compute(
     from scipy import stats
 
     from tunelab.search import load_study
+    from tunelab.search.record import TrialRecord
 
     if not isinstance(base, str | Path) or not (
         Path(base).is_dir() or Path(base).suffix in (".yaml", ".yml")
@@ -54,9 +55,9 @@ def compute(
     trials = [
         t
         for t in handle.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.user_attrs.get("tunelab.stage") in chosen
+        if TrialRecord.from_trial(t).stage in chosen
     ]
-    accuracy = [(t.user_attrs.get("tunelab.metrics") or {}).get("val_accuracy") for t in trials]
+    accuracy = [TrialRecord.from_trial(t).metric("val_accuracy") for t in trials]
     names = sorted({k for t in trials for k, v in t.params.items() if _numeric(v)})
     rows = []
     for name in names:
