@@ -3,18 +3,14 @@
 Each function takes computed data and returns a :class:`matplotlib.figure.Figure` made without
 pyplot: no backend switch, no global state, nothing to close; saving renders PNG with Agg and SVG
 with matplotlib's SVG backend. One house style: small fonts, no top and right spines, light grids,
-constrained layout. Save with :func:`save_figure`.
+constrained layout (:mod:`tunelab.plotstyle`). Save with :func:`tunelab.plotstyle.save_figure`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
-from typing import Any, ParamSpec, TypeVar, cast
+from collections.abc import Sequence
+from typing import Any
 
-import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -24,59 +20,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from tunelab.analysis.effects import Density, Importance
 from tunelab.analysis.summaries import BestMetrics
-
-STYLE: dict[str, Any] = {
-    "font.size": 9,
-    "axes.titlesize": 10,
-    "axes.titleweight": "bold",
-    "axes.labelsize": 9,
-    "legend.fontsize": 8,
-    "legend.frameon": False,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "grid.linewidth": 0.6,
-    "lines.linewidth": 1.4,
-    "savefig.dpi": 150,
-    "svg.hashsalt": "tunelab",  # the same figure gives the same SVG
-}
-PALETTE = list(matplotlib.color_sequences["tab10"])
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-@contextlib.contextmanager
-def style() -> Iterator[None]:
-    with matplotlib.rc_context(cast(Any, STYLE)):
-        yield
-
-
-def styled(function: Callable[P, R]) -> Callable[P, R]:
-    """Draw inside the house style."""
-
-    @functools.wraps(function)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with style():
-            return function(*args, **kwargs)
-
-    return wrapper
-
-
-def save_figure(
-    figure: Figure, folder: Path, name: str, formats: Sequence[str] = ("png", "svg")
-) -> list[Path]:
-    """Write ``<folder>/<name>.<format>`` for each format; returns the paths."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    with style():
-        for fmt in formats:
-            path = folder / f"{name}.{fmt}"
-            figure.savefig(path, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
-            paths.append(path)
-    return paths
+from tunelab.plotstyle import PALETTE, styled
 
 
 def _figure(width: float, height: float) -> Figure:

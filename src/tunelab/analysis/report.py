@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunelab import __version__
-from tunelab.analysis import plots
 from tunelab.analysis.render import GENERATOR, FigureItem, TableItem, html_page, markdown, to_booktabs
 from tunelab.analysis.sections import report_sections
 from tunelab.analysis.summaries import StudyData
+from tunelab.plotstyle import STYLE, save_figure
 
 if TYPE_CHECKING:
     from tunelab.baselines import BaselineResults
@@ -81,7 +81,7 @@ def write_report(
                 block.frame.to_csv(tables_dir / f"{block.name}.csv", index=False)
                 (tables_dir / f"{block.name}.tex").write_text(to_booktabs(block), encoding="utf-8")
             elif isinstance(block, FigureItem):
-                figures[block.name] = plots.save_figure(block.figure, figures_dir, block.name)[0]
+                figures[block.name] = save_figure(block.figure, figures_dir, block.name)[0]
     spec = data.spec
     title = f"Study report: {spec.name}"
     subtitle = (
@@ -93,7 +93,7 @@ def write_report(
     (out_dir / "report.md").write_text(
         markdown(sections, title, figures, out_dir) + f"\n---\n\n{footer}\n", encoding="utf-8"
     )
-    page = html_page(sections, title, subtitle, footer, figures, dpi=plots.STYLE["savefig.dpi"])
+    page = html_page(sections, title, subtitle, footer, figures, dpi=STYLE["savefig.dpi"])
     (out_dir / "report.html").write_text(page, encoding="utf-8")
     return out_dir / "report.html"
 

@@ -1,4 +1,4 @@
-"""Figures of the probes, one function per probe, drawn in the house style of ``tunelab.analysis``.
+"""Figures of the probes, one function per probe, in the house style of the report (``tunelab.plotstyle``).
 
 Each function takes a probe's table and returns a :class:`matplotlib.figure.Figure` made without
 pyplot, on an Agg canvas (PNG; SVG through matplotlib's SVG backend): no display is needed and the
@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from tunelab.analysis.plots import PALETTE, save_figure, styled
+from tunelab.plotstyle import PALETTE, save_figure, styled
 
 
 def _figure(width: float = 5.2, height: float = 3.2) -> Figure:
