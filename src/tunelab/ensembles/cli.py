@@ -18,7 +18,7 @@ from tunelab.errors import ConfigError
 from tunelab.options import DataDirOption
 
 if TYPE_CHECKING:
-    from tunelab.ensembles.voting import EnsembleResult
+    from tunelab.ensembles.results import EnsembleResult
 
 
 def ensemble(

@@ -21,7 +21,7 @@ from tunelab.errors import ConfigError
 from tunelab.search.record import TrialRecord
 from tunelab.search.strategies import ranked
 from tunelab.search.study import StudyHandle
-from tunelab.train.loop import eval_batch_size
+from tunelab.train.evaluation import eval_batch_size
 
 if TYPE_CHECKING:
     from tunelab.data import Splits

@@ -8,8 +8,7 @@ test accuracies; here every weight vector on the simplex can be drawn, and the t
 measured, never used to choose.
 
 Each step has its module: :mod:`~tunelab.ensembles.members` (loading and predicting),
-:mod:`~tunelab.ensembles.weights` (the weight search), :mod:`~tunelab.ensembles.results` (what is saved);
-every name stays importable from here.
+:mod:`~tunelab.ensembles.weights` (the weight search), :mod:`~tunelab.ensembles.results` (what is saved).
 """
 
 from __future__ import annotations
@@ -19,9 +18,6 @@ from pathlib import Path
 
 from tunelab.ensembles.members import (
     SPLIT_FIELDS,
-    Member,
-    Probabilities,
-    check_same_split,
     load_members,
     predict_members,
 )
@@ -29,20 +25,6 @@ from tunelab.ensembles.results import EnsembleResult, MemberResult
 from tunelab.ensembles.weights import WeightedVote, measure
 from tunelab.errors import ConfigError
 from tunelab.search.study import StudyHandle, load_study
-
-__all__ = [
-    "SPLIT_FIELDS",
-    "EnsembleResult",
-    "Member",
-    "MemberResult",
-    "Probabilities",
-    "WeightedVote",
-    "check_same_split",
-    "load_members",
-    "measure",
-    "predict_members",
-    "run_ensemble",
-]
 
 
 def run_ensemble(

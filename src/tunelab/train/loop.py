@@ -18,25 +18,9 @@ from tunelab.data import Splits
 from tunelab.train.callbacks import EpochCallback
 from tunelab.train.checkpoint import Checkpointer
 from tunelab.train.device import prepare_device, resolve_device
-from tunelab.train.engines.base import Engine, weight_layers
+from tunelab.train.engines.base import Engine
 from tunelab.train.engines.plain import PlainEngine
-from tunelab.train.evaluation import eval_batch_size, evaluate
-from tunelab.train.optim import make_optimizer
-from tunelab.train.state import RunState, Status, TrainResult
-
-__all__ = [  # the names this module has always offered, wherever they live now
-    "RunState",
-    "Status",
-    "TrainResult",
-    "eval_batch_size",
-    "evaluate",
-    "make_optimizer",
-    "prepare_device",
-    "resolve_device",
-    "train",
-    "train_members",
-    "weight_layers",
-]
+from tunelab.train.state import RunState, TrainResult
 
 EngineFactory = Callable[[Sequence[RunState], Splits, torch.device], Engine]
 
