@@ -6,6 +6,8 @@ from pathlib import Path
 import pooch  # noqa: F401  imported here, not first inside a CliRunner: its log handler keeps the stream
 import pytest
 
+import tunelab  # noqa: F401  before any test module imports torch: it sets OpenMP's wait policy
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -49,6 +49,23 @@ def test_train_prints_progress_and_summary(tmp_path):
     assert "epoch 2/2" in result.output and "accuracy" in result.output
 
 
+def test_train_uses_the_threads_asked_for(tmp_path, monkeypatch):
+    from tunelab.train import threads
+
+    monkeypatch.setattr(threads, "_requested", None)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        result = invoke(
+            "train", QUICKSTART, "-s", "train.epochs=1", "--threads", "1", "-q", "--out", tmp_path
+        )
+        assert result.exit_code == 0, result.output
+        assert torch.get_num_threads() == 1
+        assert "1 threads" in json.loads((tmp_path / "metrics.json").read_text())["provenance"]["device"]
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_datasets_lists_every_dataset():
     result = invoke("datasets")
     assert result.exit_code == 0
@@ -109,6 +126,7 @@ def test_bad_run_file_is_one_sentence_and_exit_2(tmp_path, case):
         (["--set", "train.epoch=3"], "train.epoch: unknown key"),
         (["--set", "train.epochs=0"], "train.epochs: Input should be greater than 0"),
         (["--device", "gpu"], "unknown device 'gpu'"),
+        (["--threads", "0"], "--threads"),
     ],
 )
 def test_bad_overrides_exit_2(tmp_path, args, expected):

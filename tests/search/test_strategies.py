@@ -11,6 +11,7 @@ from optuna.trial import TrialState
 
 import tunelab
 from tunelab.search import load_study, run_study
+from tunelab.search.record import TrialRecord
 from tunelab.search.space import Space
 from tunelab.search.spec import FixedParam, IntParam
 from tunelab.search.strategies.coarse_to_fine import narrow
@@ -115,6 +116,19 @@ def test_pruned_trials_are_marked_pruned(tmp_path):
     for trial in result.study.get_trials(states=(TrialState.PRUNED,)):
         assert trial.user_attrs["tunelab.outcome"] == "pruned"
         assert len(trial.user_attrs["tunelab.runs"][0]["history"]["epoch"]) < 9
+
+
+def test_the_pruner_stops_drawn_trials_never_planned_points(tmp_path):
+    result = run_study(EXAMPLES / "digits-asha.yaml", out=tmp_path, overrides=["final={top: 1, seeds: 2}"])
+    trials = result.study.get_trials()
+    final = [t for t in trials if TrialRecord.from_trial(t).final]
+    assert any(t.state == TrialState.PRUNED for t in trials) and len(final) == 1
+    assert final[0].state == TrialState.COMPLETE  # the final stage's seeds train all their epochs
+    assert all(len(r["history"]["epoch"]) == 9 for r in TrialRecord.from_trial(final[0]).runs)
+    grid = run_study(
+        EXAMPLES / "digits-grid.yaml", out=tmp_path / "grid", overrides=["train.epochs=3", "pruner=asha"]
+    )
+    assert len(complete(grid)) == len(grid.study.get_trials()) == 8
 
 
 def test_conditional_depth_space_trains_each_depth(tmp_path):

@@ -66,3 +66,16 @@ def test_a_worker_job_for_a_study_nobody_opened_is_one_error_line(tmp_path, caps
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: no study 'digits-grid'")
     assert STORAGE_ENV in env
+
+
+@pytest.mark.parametrize(("threads", "each"), [(None, 3), (4, 4)])
+def test_workers_share_the_usable_cores_unless_threads_are_given(
+    tmp_path, started, monkeypatch, threads, each
+):
+    monkeypatch.setattr("tunelab.train.threads.usable_cores", lambda: 6)  # e.g. a cgroup quota of 6 cores
+    spec = load_study_spec(GRID, ["train.epochs=1"])
+    handle = open_study(spec, out_dir=tmp_path / "out")
+    workers_module.run_local_workers(handle, 2, workers_module.WorkerSettings(), "cpu", Quiet(), threads)
+    for _, env in started:
+        job, _ = WorkerJob.from_env(env)
+        assert job.threads == each and env["OMP_NUM_THREADS"] == str(each)

@@ -34,6 +34,14 @@ def train(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the final metrics as one JSON object.")
     ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="CPU threads. Default: the cores this process may use (affinity, cgroup quota).",
+            show_default=False,
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary table.")] = False,
 ) -> None:
     """Train one configuration and write history.csv, metrics.json, config.yaml and model.pt."""
@@ -43,9 +51,12 @@ def train(
     from tunelab.train import resolve_device
     from tunelab.train import train as run_training
     from tunelab.train.artifacts import save_run
+    from tunelab.train.threads import set_threads
 
     overrides = list(set_ or []) + ([f"train.device={device}"] if device else [])
     cfg = load_run_config(config, overrides)
+    if threads:
+        set_threads(threads)
     target = resolve_device(cfg.train.device)
     splits = load_splits(cfg.data, device=target, data_dir=data_dir)
     folder = out_dir or Path("runs") / f"{config.stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"

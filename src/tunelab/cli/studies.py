@@ -29,6 +29,15 @@ SetOption = Annotated[
 ]
 DeviceOption = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1, mps.", show_default=False)]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress.")]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="CPU threads each worker trains with. Default: the cores this process may use "
+        "(affinity, cgroup quota), shared among the workers.",
+        show_default=False,
+    ),
+]
 
 
 @app.command()
@@ -46,6 +55,7 @@ def run(
         int,
         typer.Option(min=1, help="Worker processes on this machine (one per GPU where there are several)."),
     ] = 1,
+    threads: ThreadsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Run a study, or resume it: finished trials are kept, an interrupted one runs again."""
@@ -53,13 +63,13 @@ def run(
 
     handle = open_study(load_study_spec(study, set_ or []), storage, out_dir)
     if workers == 1:
-        _work(handle, n_trials, timeout, data_dir, device, None, quiet)
+        _work(handle, n_trials, timeout, data_dir, device, threads, quiet)
     else:
         from tunelab.search.workers import WorkerSettings, run_local_workers
 
         settings = WorkerSettings(n_trials, timeout, data_dir)
         with StudyProgress(enabled=not quiet) as progress:
-            run_local_workers(handle, workers, settings, device, progress)
+            run_local_workers(handle, workers, settings, device, progress, threads)
     _print_status(handle)
 
 
@@ -74,9 +84,7 @@ def worker(
     set_: SetOption = None,
     data_dir: DataDirOption = None,
     device: DeviceOption = None,
-    threads: Annotated[
-        int | None, typer.Option(min=1, help="CPU threads for training.", show_default=False)
-    ] = None,
+    threads: ThreadsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Work on a study alongside other workers (on any machine) sharing its --storage."""
@@ -98,9 +106,9 @@ def _work(
     from tunelab.search.study import Worker, counted
 
     if threads:
-        import torch
+        from tunelab.train.threads import set_threads
 
-        torch.set_num_threads(threads)
+        set_threads(threads)
     with StudyProgress(enabled=not quiet) as progress:
         try:
             Worker(

@@ -241,24 +241,26 @@ class Executor:
                 set_study_attrs(study, provenance=stored | {"dataset_sha256": known | checksums})
         return self._splits[config.data]
 
-    def run(self, batch: Sequence[Prepared]) -> None:
-        """Train ``batch``, setting each item's outcome; the runs of one population key train together."""
+    def run(self, batch: Sequence[Prepared], prune: bool = True) -> None:
+        """Train ``batch``, setting each item's outcome; the runs of one population key train together.
+        ``prune``: whether the study's pruner may stop them (not a planned stage's points)."""
         groups: dict[Any, list[Prepared]] = {}
         for item in batch:
             if item.outcome is None:
                 groups.setdefault(item.key or id(item), []).append(item)
         for items in groups.values():
-            for item, outcome in zip(items, self._execute(items), strict=True):
+            for item, outcome in zip(items, self._execute(items, prune), strict=True):
                 item.outcome = outcome
 
-    def _execute(self, items: list[Prepared]) -> list[TrialOutcome]:
+    def _execute(self, items: list[Prepared], prune: bool) -> list[TrialOutcome]:
         epochs = max(p.config.train.epochs for p in items if p.config)
+        pruned = prune and self.spec.pruner.name != "none"
         try:
             return execute(
                 items,
                 self.splits,
                 population=self.spec.population,
-                prune_metric=self.spec.objective.metric if self.spec.pruner.name != "none" else None,
+                prune_metric=self.spec.objective.metric if pruned else None,
                 device=self.device,
                 out_dir=self.out_dir,
                 provenance=self.provenance,

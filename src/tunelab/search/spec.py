@@ -65,7 +65,8 @@ else:
 
 # ------------------------------------------------------------------------------- pruner, objective
 class PrunerConfig(_Frozen):
-    """Stop unpromising trials early, from the per-epoch objective metric."""
+    """Stop unpromising trials early, from the per-epoch objective metric: the trials a sampler drew.
+    A planned point (grid, listed, staged, final) always trains to its end: its result is the study's."""
 
     name: Literal["none", "median", "asha", "hyperband"] = "none"
     n_startup_trials: int = Field(5, ge=0, description="median: trials before pruning starts")

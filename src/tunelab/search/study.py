@@ -117,7 +117,7 @@ class Worker:
         try:
             for beat in heartbeats:
                 beat.__enter__()
-            self.executor.run(batch)
+            self.executor.run(batch, prune=not stage.planned)
         except (KeyboardInterrupt, SystemExit, TunelabError) as exc:
             reason = "an input error" if isinstance(exc, TunelabError) else "the user"
             for item in batch:  # none is told yet: all run again

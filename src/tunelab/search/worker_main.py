@@ -59,14 +59,13 @@ def main(environ: Mapping[str, str] | None = None) -> int:
 
 
 def work(job: WorkerJob, url: str) -> None:
-    import torch
-
     from tunelab.search.handle import attach_study
     from tunelab.search.spec import validate_study_spec
     from tunelab.search.study import Worker
+    from tunelab.train.threads import set_threads
 
     if job.threads:
-        torch.set_num_threads(job.threads)
+        set_threads(job.threads)
     spec = validate_study_spec(job.spec, "worker job")
     handle = attach_study(spec, url, Path(job.out_dir))
     Worker(

@@ -3,8 +3,8 @@
 Each worker is a ``python -m tunelab.search.worker_main`` process that is handed the study the
 parent opened (:class:`~tunelab.search.worker_main.WorkerJob`) and works on it as ``tunelab worker``
 would; the storage URL travels in its environment, not on its command line. With several GPUs,
-worker i gets ``cuda:i mod n``; on a CPU the cores are split between workers, so K workers do not
-fight over the same threads.
+worker i gets ``cuda:i mod n``; on a CPU the cores this process may use (affinity, cgroup quota) are
+split between workers, so K workers do not fight over the same cores.
 The parent only watches: it polls the storage for progress and stops the workers on Ctrl-C.
 """
 
@@ -26,6 +26,7 @@ from tunelab.search.handle import StudyHandle
 from tunelab.search.record import TrialRecord
 from tunelab.search.scheduling import counted
 from tunelab.search.worker_main import WorkerJob
+from tunelab.train.threads import threads_per_worker
 
 POLL_S = 1.0
 
@@ -52,9 +53,11 @@ def run_local_workers(
     settings: WorkerSettings,
     device: str | None,
     observer: Any,
+    threads: int | None = None,
 ) -> None:
-    """Start ``k`` workers on ``handle``'s study; report progress until all have exited."""
-    threads = max(1, (os.cpu_count() or 1) // k)
+    """Start ``k`` workers on ``handle``'s study; report progress until all have exited. Each trains
+    with ``threads`` CPU threads, by default its share of the usable cores."""
+    threads = threads_per_worker(k, threads)
     logs = handle.out_dir / "workers"
     logs.mkdir(parents=True, exist_ok=True)
     procs = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from tunelab.train.allocator import keep_freed_memory
+from tunelab.train.threads import cap_threads
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -22,5 +23,6 @@ def prepare_device(device: torch.device) -> None:
     """The process-wide settings every run trains under on ``device``."""
     if device.type == "cuda":  # TF32 tensor cores: ~fp32 accuracy for a classifier, several times faster
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    elif device.type == "cpu":  # no page faults for the tensors each step frees and allocates again
-        keep_freed_memory()
+    elif device.type == "cpu":
+        keep_freed_memory()  # no page faults for the tensors each step frees and allocates again
+        cap_threads()  # no more threads than the cores this process may use (affinity, cgroup quota)
