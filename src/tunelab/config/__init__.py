@@ -13,7 +13,7 @@ models share). Import from here: ``from tunelab.config import RunConfig``.
 from __future__ import annotations
 
 from tunelab.config.base import PositiveInt, Probability, _Frozen
-from tunelab.config.data import DataConfig
+from tunelab.config.data import FILE_DATASETS, DataConfig, anchor_data_paths
 from tunelab.config.io import apply_overrides, parse_overrides, read_yaml
 from tunelab.config.model import (
     ACTIVATIONS,
@@ -46,6 +46,7 @@ from tunelab.config.validation import describe_validation_error
 __all__ = [
     "ACTIVATIONS",
     "COMPILE_MODES",
+    "FILE_DATASETS",
     "Activation",
     "BlockConfig",
     "CNNConfig",
@@ -70,6 +71,7 @@ __all__ = [
     "TimeSchedule",
     "TrainConfig",
     "_Frozen",
+    "anchor_data_paths",
     "apply_overrides",
     "describe_validation_error",
     "load_run_config",
