@@ -33,23 +33,25 @@ TEST_BATCH = f"{FOLDER}/test_batch"
 #: Class names in label order (0..9), as ``batches.meta`` lists them.
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
-# What a batch's pickle may build: numpy arrays (and their dtypes). Anything else is refused.
-_NUMPY = {
+# What a batch's pickle may build: numpy arrays (and their dtypes), and bytes as a Python 3 pickle
+# of protocol 2 spells them (_codecs.encode). Anything else is refused.
+_ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
+    ("_codecs", "encode"),
 }
 
 
 class _BatchUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in _NUMPY:
+        if (module, name) not in _ALLOWED:
             raise pickle.UnpicklingError(f"{module}.{name} has no place in a CIFAR batch")
-        if module.startswith("numpy") and name == "_reconstruct":
+        if name == "_reconstruct":
             core = "numpy._core.multiarray" if hasattr(np, "_core") else "numpy.core.multiarray"
             return importlib.import_module(core)._reconstruct
-        return getattr(np, name)
+        return getattr(importlib.import_module(module), name)
 
 
 def _batch(archive: Path, tar: tarfile.TarFile, member: str) -> tuple[np.ndarray, np.ndarray]:
