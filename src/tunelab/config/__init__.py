@@ -28,6 +28,7 @@ from tunelab.config.model import (
 from tunelab.config.run import RunConfig, load_run_config, validate_run_config
 from tunelab.config.train import (
     COMPILE_MODES,
+    AugmentConfig,
     CompileMode,
     ConstantSchedule,
     CosineSchedule,
@@ -48,6 +49,7 @@ __all__ = [
     "COMPILE_MODES",
     "FILE_DATASETS",
     "Activation",
+    "AugmentConfig",
     "BlockConfig",
     "CNNConfig",
     "CompileMode",
