@@ -224,3 +224,29 @@ def test_fetch_names_the_shared_folder(tmp_path, serve):
     dest = fetch("emnist-digits", base_urls=[serve(source)], registry=registry)
     assert dest == cache_dir("emnist") and (dest / "gzip.zip").is_file()
     assert locate("emnist-balanced") == dest  # present for both splits
+
+
+def test_the_cifar10_example_trains_on_the_downloaded_archive(cifar, serve, monkeypatch, tmp_path):
+    """examples/cifar10-cnn.yaml as the README runs it, one epoch, on the served stand-in archive."""
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from tunelab.cli import app
+
+    monkeypatch.setenv("TUNELAB_DATA_MIRROR", serve(cifar))
+    example = Path(__file__).resolve().parents[2] / "examples" / "cifar10-cnn.yaml"
+    args = [
+        "train",
+        str(example),
+        "-s",
+        "train.epochs=1",
+        "-s",
+        "data.val_fraction=0.2",
+        "--out",
+        str(tmp_path / "run"),
+        "--quiet",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "run" / "model.pt").is_file()

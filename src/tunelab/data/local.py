@@ -185,7 +185,7 @@ def _write_cache(key: str, arrays: dict[str, np.ndarray]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tmp.open("wb") as stream:
-            np.savez(stream, **arrays)
+            np.savez(stream, **arrays)  # type: ignore[arg-type]  # numpy stubs: allow_pickle in **kwds
         os.replace(tmp, path)
     except OSError:  # a read-only or full cache only costs decoding again next time
         tmp.unlink(missing_ok=True)
