@@ -48,7 +48,9 @@ def list_images(root: Path, classes: tuple[str, ...] | None = None) -> ImageFile
         raise DataError(f"{root}: not a folder (the folder dataset reads a folder of class subfolders)")
     found = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not found:
-        raise DataError(f"{root}: no class subfolders; expected one subfolder of PNG or JPEG images per class")
+        raise DataError(
+            f"{root}: no class subfolders; expected one subfolder of PNG or JPEG images per class"
+        )
     names = tuple(p.name for p in found)
     if classes is not None:
         unknown = [n for n in names if n not in classes]

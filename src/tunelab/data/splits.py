@@ -106,9 +106,10 @@ def load_splits(
     """Train / validation / test splits of ``cfg.name`` on ``device``, as ``cfg`` asks.
 
     Steps: read the files (found in ``data_dir``, ``$TUNELAB_DATA_DIR`` or the cache, else downloaded
-    when ``download``; the ``folder`` and ``arrays`` datasets read ``cfg.path``); keep a stratified subset of ``cfg.train_subset`` train images; hold out a
-    stratified ``cfg.val_fraction`` of them for validation (both seeded by ``cfg.split_seed``); scale
-    as ``cfg.normalize`` says, with statistics of the training part only; move to ``device`` once.
+    when ``download``; the ``folder`` and ``arrays`` datasets read ``cfg.path``); keep a stratified
+    subset of ``cfg.train_subset`` train images; hold out a stratified ``cfg.val_fraction`` of them
+    for validation (both seeded by ``cfg.split_seed``); scale as ``cfg.normalize`` says, with
+    statistics of the training part only; move to ``device`` once.
     """
     import torch
 
