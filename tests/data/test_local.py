@@ -97,6 +97,10 @@ def test_a_random_study_on_a_folder_of_pngs(tmp_path):
     from tunelab.data.folder import content_hash, list_images
 
     assert provenance["dataset_sha256"] == {"images/": content_hash(list_images(tmp_path / "images"))}
+    from tunelab.analysis.summaries import StudyData, study_summary
+
+    summary = study_summary(StudyData.from_handle(handle)).set_index("item")["value"]
+    assert summary["dataset"] == f"folder {tmp_path / 'images'} (validation fraction 0.25)"
 
 
 def test_a_random_study_on_an_npz(tmp_path):
