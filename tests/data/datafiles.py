@@ -50,3 +50,81 @@ def make_esl(path: Path, n: int = 30, seed: int = 0) -> tuple[Path, np.ndarray, 
 
 def file_hash(path: Path, algorithm: str = "sha256") -> str:
     return hashlib.new(algorithm, path.read_bytes()).hexdigest()
+
+
+def make_image_folder(
+    root: Path, classes: tuple[str, ...] = ("cat", "dog", "owl"), n: int = 8, size=(8, 8), mode: str = "RGB"
+) -> Path:
+    """PNGs of random pixels, ``n`` per class subfolder of ``root`` (the folder dataset's layout)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(len(classes) * 100 + n)
+    shape = (*size, 3) if mode == "RGB" else size
+    for label, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            pixels = rng.integers(0, 256, shape, dtype=np.uint8)
+            pixels[0, 0] = label * 50  # something a class has in common
+            Image.fromarray(pixels, mode=mode).save(root / name / f"{i:03d}.png")
+    return root
+
+
+def cifar_batch(x: np.ndarray, y: np.ndarray) -> bytes:
+    """A batch pickled as CIFAR-10's: a dict with bytes keys, ``data`` N × 3072 uint8, ``labels``."""
+    import pickle
+
+    batch = {b"batch_label": b"test", b"labels": [int(v) for v in y], b"data": x.reshape(len(x), -1)}
+    return pickle.dumps(batch, protocol=2)
+
+
+def make_cifar_archive(
+    folder: Path, n_train: int = 50, n_test: int = 20, replace: dict[str, bytes | None] | None = None
+) -> Path:
+    """A tiny ``cifar-10-python.tar.gz``: five training batches of ``n_train / 5`` and a test batch;
+    ``replace`` maps a member to other bytes (``None``: left out)."""
+    import io
+    import tarfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    per = n_train // 5
+    content = {
+        f"cifar-10-batches-py/data_batch_{i}": cifar_batch(
+            rng.integers(0, 256, (per, 3, 32, 32), dtype=np.uint8), np.arange(per) % 10
+        )
+        for i in range(1, 6)
+    }
+    content["cifar-10-batches-py/test_batch"] = cifar_batch(
+        rng.integers(0, 256, (n_test, 3, 32, 32), dtype=np.uint8), np.arange(n_test) % 10
+    )
+    content |= replace or {}
+    path = folder / "cifar-10-python.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in content.items():
+            if data is None:
+                continue
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 0
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def make_emnist_zip(folder: Path, splits=("balanced", "digits"), n_train: int = 94, n_test: int = 47) -> Path:
+    """A tiny NIST ``gzip.zip`` holding each split's four gzip'd IDX files (labels cycle 0..K-1)."""
+    import zipfile
+
+    from tunelab.data.emnist import SPLITS, member
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(2)
+    path = folder / "gzip.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for split in splits:
+            k = SPLITS[split][0]
+            for part, n in (("train", n_train), ("test", n_test)):
+                images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+                zf.writestr(member(split, part, "images"), gzip.compress(idx_bytes(images), mtime=0))
+                zf.writestr(
+                    member(split, part, "labels"), gzip.compress(idx_bytes(np.arange(n) % k), mtime=0)
+                )
+    return path

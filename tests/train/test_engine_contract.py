@@ -124,6 +124,20 @@ class EngineContract:
         assert_same_weights(whole, resumed)
         assert checkpoint.epochs == [1, 2, 3, 4]  # no checkpoint after the last epoch
 
+    def test_augmentation_is_seeded_and_resumes_exactly(self, splits):
+        cfg = config(epochs=4, augment={"crop_padding": 2, "flip": True})
+        whole = self.run(cfg, splits)[0]
+        assert without_times(self.run(cfg, splits)[0].history) == without_times(whole.history)
+        assert (
+            whole.history[0]["train_loss"] != self.run(config(epochs=4), splits)[0].history[0]["train_loss"]
+        )
+        checkpoint = AlwaysDue()
+        self.run(cfg, splits, stop_at(2), checkpoint)
+        resumed = self.run(cfg, splits, checkpoint=checkpoint)[0]
+        assert resumed.resumed_from == 1
+        assert without_times(resumed.history) == without_times(whole.history)
+        assert_same_weights(whole, resumed)
+
     def test_early_stopping_ends_the_run_with_its_best_weights(self, splits):
         stop = {"monitor": "val_loss", "patience": 1, "min_delta": 10.0, "restore_best": True}
         results = self.run(config(epochs=6, early_stopping=stop), splits)

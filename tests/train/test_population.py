@@ -186,6 +186,9 @@ def test_a_captured_step_trains_as_the_uncaptured_one(monkeypatch):
         {"optimizer": {"name": "adam", "lr": 3e-3}, "seed": 1, "early_stopping": stop, "grad_clip": 0.5},
         {"optimizer": {"name": "adam", "lr": 1e-3}, "seed": 2, "schedule": "cosine"},
     ]
+    # crops and flips drawn into tensors the graph reads, for the members that stay and the one that leaves
+    for member in members[1:]:
+        member["augment"] = {"crop_padding": 1, "flip": True}
     splits = load_splits(config().data)
     assert len(splits.y_train) % 64  # a shorter last batch, which runs uncaptured
     graphs, replays = [], []

@@ -104,7 +104,7 @@ def study_summary(data: StudyData) -> pd.DataFrame:
     rows: list[tuple[str, Any]] = [
         ("study", spec.name),
         ("description", spec.description or "—"),
-        ("dataset", f"{spec.data.name} (validation fraction {spec.data.val_fraction:g})"),
+        ("dataset", f"{_dataset(spec)} (validation fraction {spec.data.val_fraction:g})"),
         ("model", _describe(spec.model.model_dump(mode="json"))),
         ("training", _training(spec)),
         ("strategy", spec.strategy.name),
@@ -365,6 +365,14 @@ def baselines_table(data: StudyData, baselines: Sequence[BaselineResults]) -> pd
     columns = ["model", "dataset", "params", "val_accuracy", "test_accuracy", "test_f1", "time_s", "source"]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values("test_accuracy", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _dataset(spec: StudySpec) -> str:
+    """The dataset's name, and for the user's own files where they are."""
+    data = spec.data
+    if not data.from_files:
+        return data.name
+    return f"{data.name} {data.path}" + (f" (test: {data.test_path})" if data.test_path else "")
 
 
 def _describe(raw: dict[str, Any], keys: Sequence[str] = ("hidden", "channels", "activation")) -> str:

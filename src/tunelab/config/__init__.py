@@ -13,7 +13,7 @@ models share). Import from here: ``from tunelab.config import RunConfig``.
 from __future__ import annotations
 
 from tunelab.config.base import PositiveInt, Probability, _Frozen
-from tunelab.config.data import DataConfig
+from tunelab.config.data import FILE_DATASETS, DataConfig, anchor_data_paths
 from tunelab.config.io import apply_overrides, parse_overrides, read_yaml
 from tunelab.config.model import (
     ACTIVATIONS,
@@ -28,6 +28,7 @@ from tunelab.config.model import (
 from tunelab.config.run import RunConfig, load_run_config, validate_run_config
 from tunelab.config.train import (
     COMPILE_MODES,
+    AugmentConfig,
     CompileMode,
     ConstantSchedule,
     CosineSchedule,
@@ -46,7 +47,9 @@ from tunelab.config.validation import describe_validation_error
 __all__ = [
     "ACTIVATIONS",
     "COMPILE_MODES",
+    "FILE_DATASETS",
     "Activation",
+    "AugmentConfig",
     "BlockConfig",
     "CNNConfig",
     "CompileMode",
@@ -70,6 +73,7 @@ __all__ = [
     "TimeSchedule",
     "TrainConfig",
     "_Frozen",
+    "anchor_data_paths",
     "apply_overrides",
     "describe_validation_error",
     "load_run_config",

@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from tunelab.config.base import _Frozen
-from tunelab.config.data import DataConfig
+from tunelab.config.data import DataConfig, anchor_data_paths
 from tunelab.config.io import apply_overrides, parse_overrides, read_yaml
 from tunelab.config.model import MLPConfig, ModelConfig
 from tunelab.config.train import TrainConfig
@@ -38,6 +38,10 @@ def validate_run_config(raw: Mapping[str, Any], source: str = "config") -> RunCo
 
 
 def load_run_config(path: str | Path, overrides: Iterable[str] = ()) -> RunConfig:
-    """Load a run file, apply ``--set`` overrides and validate it."""
-    raw = apply_overrides(read_yaml(path), parse_overrides(overrides))
+    """Load a run file, apply ``--set`` overrides and validate it.
+
+    Relative data paths in the file are relative to its folder; those of ``--set``, to the
+    current folder."""
+    raw = anchor_data_paths(read_yaml(path), Path(path).parent)
+    raw = apply_overrides(raw, parse_overrides(overrides))
     return validate_run_config(raw, str(path))

@@ -106,6 +106,19 @@ class EarlyStoppingConfig(_Frozen):
     restore_best: bool = True
 
 
+class AugmentConfig(_Frozen):
+    """Random crops and horizontal flips of each training batch, on the device (off unless asked).
+
+    Suited to photographs (CIFAR-10, your own folders), not to digits and characters, whose
+    mirror image is another symbol or none.
+    """
+
+    crop_padding: Annotated[int, Field(ge=0)] = Field(
+        0, description="pad by this many zero pixels, then crop back to the image size at random"
+    )
+    flip: bool = Field(False, description="mirror half of the images left to right, at random")
+
+
 CompileMode = Literal["default", "reduce-overhead", "max-autotune"]
 COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
 
@@ -119,6 +132,10 @@ class TrainConfig(_Frozen):
     schedule: ScheduleConfig = ConstantSchedule()
     early_stopping: EarlyStoppingConfig | None = None
     grad_clip: float | None = Field(None, gt=0.0, description="clip the global gradient norm to this value")
+    augment: AugmentConfig | None = Field(
+        None,
+        description="random crops with padding and horizontal flips of the training images (default: none)",
+    )
     seed: int = 0
     device: str = Field("auto", description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     eval_batch_size: PositiveInt | None = Field(

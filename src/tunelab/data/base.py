@@ -42,7 +42,9 @@ class DatasetInfo:
 
     ``urls`` are base URLs (official first, then official mirrors) and ``files`` the files under each;
     both are empty for a dataset bundled with a library. ``read`` turns the folder holding ``files``
-    (``None`` for a bundled one) into :class:`RawData`.
+    (``None`` for a bundled one) into :class:`RawData`. ``folder_name`` names the folder its files
+    are looked for and downloaded in (default: ``name``), so datasets read from the same files
+    (EMNIST's splits) share one download.
     """
 
     name: str
@@ -54,10 +56,16 @@ class DatasetInfo:
     urls: tuple[str, ...]
     files: tuple[RemoteFile, ...]
     read: Callable[[Path | None], RawData]
+    folder_name: str = ""
 
     @property
     def bundled(self) -> bool:
         return not self.files
+
+    @property
+    def folder(self) -> str:
+        """The folder (under ``--data-dir``, a mirror or the cache) that holds its files."""
+        return self.folder_name or self.name
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -70,6 +78,17 @@ def read_file(path: Path) -> tuple[bytes, str]:
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror or exc.__class__.__name__})") from None
     return data, hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file read in chunks (archives of hundreds of MB); unreadable: a DataError."""
+    try:
+        with path.open("rb") as stream:
+            return hashlib.file_digest(stream, "sha256").hexdigest()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror or exc.__class__.__name__})") from None
 
 
 def gunzip(path: Path, data: bytes) -> bytes:

@@ -1,9 +1,11 @@
 """Finding a dataset's files on disk, and downloading them (with pooch) when they are not there.
 
 Where files are looked for, in order: ``data_dir`` (default ``$TUNELAB_DATA_DIR``), then
-``data_dir/<name>``, then the download cache ``pooch.os_cache("tunelab")/<name>``. Downloads try each
-base URL in turn — the dataset's official ones, or ``$TUNELAB_DATA_MIRROR`` (comma-separated base
-URLs of mirrors laid out as ``<mirror>/<name>/<file>``) — and check every file against its known hash.
+``data_dir/<folder>``, then the download cache ``pooch.os_cache("tunelab")/<folder>``, where
+``<folder>`` is the dataset's name (or the folder it shares with others: ``emnist``). Downloads try
+each base URL in turn — the dataset's official ones, or ``$TUNELAB_DATA_MIRROR`` (comma-separated
+base URLs of mirrors laid out as ``<mirror>/<folder>/<file>``) — and check every file against its
+known hash.
 """
 
 from __future__ import annotations
@@ -12,24 +14,28 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tunelab.data.registry import get_info
+from tunelab.data.registry import DATASETS, get_info
 from tunelab.errors import DataError
 
 DATA_DIR_ENV = "TUNELAB_DATA_DIR"
 MIRROR_ENV = "TUNELAB_DATA_MIRROR"
 
 
+def _folder(name: str) -> str:
+    return DATASETS[name].folder if name in DATASETS else name
+
+
 def cache_dir(name: str) -> Path:
     """Where downloads of ``name`` go: the OS's cache folder for tunelab (honours ``XDG_CACHE_HOME``)."""
     import pooch
 
-    return Path(pooch.os_cache("tunelab")) / name
+    return Path(pooch.os_cache("tunelab")) / _folder(name)
 
 
 def candidates(name: str, data_dir: str | Path | None = None) -> list[Path]:
     """The folders searched for ``name``'s files, in order."""
     data_dir = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV) or None
-    folders = [Path(data_dir), Path(data_dir) / name] if data_dir is not None else []
+    folders = [Path(data_dir), Path(data_dir) / _folder(name)] if data_dir is not None else []
     return [*folders, cache_dir(name)]
 
 
@@ -57,10 +63,10 @@ def availability(name: str, data_dir: str | Path | None = None) -> str:
 
 
 def default_urls(name: str) -> tuple[str, ...]:
-    """``$TUNELAB_DATA_MIRROR``'s ``<mirror>/<name>/`` when set, else the official base URLs."""
+    """``$TUNELAB_DATA_MIRROR``'s ``<mirror>/<folder>/`` when set, else the official base URLs."""
     mirrors = [m.strip() for m in os.environ.get(MIRROR_ENV, "").split(",") if m.strip()]
     if mirrors:
-        return tuple(f"{m.rstrip('/')}/{name}/" for m in mirrors)
+        return tuple(f"{m.rstrip('/')}/{_folder(name)}/" for m in mirrors)
     return get_info(name).urls
 
 

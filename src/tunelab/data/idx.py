@@ -48,18 +48,28 @@ def _parse(path: Path, data: bytes, magic: int, what: str) -> np.ndarray:
     return np.frombuffer(data, np.uint8, offset=header).reshape(dims)
 
 
+def parse_idx_images(path: Path, data: bytes) -> np.ndarray:
+    """Images (N, H, W) uint8 of the decompressed IDX content ``data`` (of ``path``, for messages)."""
+    return _parse(path, data, IMAGES_MAGIC, "pixels")
+
+
+def parse_idx_labels(path: Path, data: bytes, n_classes: int = 10) -> np.ndarray:
+    """Labels (N,) int64 of the decompressed IDX content ``data``, checked within ``0..n_classes-1``."""
+    y = _parse(path, data, LABELS_MAGIC, "labels").astype(np.int64)
+    check_labels(path, y, n_classes)
+    return y
+
+
 def read_idx_images(path: Path) -> tuple[np.ndarray, str]:
     """Images (N, H, W) uint8 of a gzip'd IDX file, and the file's SHA-256."""
     data, sha = read_gzip(path)
-    return _parse(path, data, IMAGES_MAGIC, "pixels"), sha
+    return parse_idx_images(path, data), sha
 
 
 def read_idx_labels(path: Path, n_classes: int = 10) -> tuple[np.ndarray, str]:
     """Labels (N,) int64 of a gzip'd IDX file, checked to be within ``0..n_classes-1``; and the SHA-256."""
     data, sha = read_gzip(path)
-    y = _parse(path, data, LABELS_MAGIC, "labels").astype(np.int64)
-    check_labels(path, y, n_classes)
-    return y, sha
+    return parse_idx_labels(path, data, n_classes), sha
 
 
 def read_idx_pair(

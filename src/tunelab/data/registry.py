@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from tunelab.data import digits, fashion_mnist, mnist, usps
+from tunelab.data import cifar10, digits, emnist, fashion_mnist, kmnist, mnist, usps
 from tunelab.data.base import DatasetInfo
 from tunelab.errors import ConfigError
 
 DATASETS: dict[str, DatasetInfo] = {
-    info.name: info for info in (digits.INFO, mnist.INFO, fashion_mnist.INFO, usps.INFO)
+    info.name: info
+    for info in (
+        digits.INFO,
+        mnist.INFO,
+        fashion_mnist.INFO,
+        usps.INFO,
+        kmnist.INFO,
+        emnist.BALANCED,
+        emnist.DIGITS,
+        cifar10.INFO,
+    )
 }
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from tunelab.data.base import RawData
 from tunelab.data.download import candidates, fetch, locate
+from tunelab.data.local import load_local
 from tunelab.data.registry import DATASETS, get_info
 from tunelab.errors import ConfigError, DataError
 
@@ -105,14 +106,19 @@ def load_splits(
     """Train / validation / test splits of ``cfg.name`` on ``device``, as ``cfg`` asks.
 
     Steps: read the files (found in ``data_dir``, ``$TUNELAB_DATA_DIR`` or the cache, else downloaded
-    when ``download``); keep a stratified subset of ``cfg.train_subset`` train images; hold out a
-    stratified ``cfg.val_fraction`` of them for validation (both seeded by ``cfg.split_seed``); scale
-    as ``cfg.normalize`` says, with statistics of the training part only; move to ``device`` once.
+    when ``download``; the ``folder`` and ``arrays`` datasets read ``cfg.path``); keep a stratified
+    subset of ``cfg.train_subset`` train images; hold out a stratified ``cfg.val_fraction`` of them
+    for validation (both seeded by ``cfg.split_seed``); scale as ``cfg.normalize`` says, with
+    statistics of the training part only; move to ``device`` once.
     """
     import torch
 
-    info = get_info(cfg.name)
-    raw = load_raw(cfg.name, data_dir, download)
+    if cfg.from_files:  # the user's own folder or .npz: its shape and classes come from the files
+        raw, n_classes = load_local(cfg)
+        input_shape = cast(tuple[int, int, int], tuple(raw.x_train.shape[1:]))
+    else:
+        info = get_info(cfg.name)
+        raw, n_classes, input_shape = load_raw(cfg.name, data_dir, download), info.n_classes, info.input_shape
     index = np.arange(len(raw.y_train))
     if cfg.train_subset is not None:
         index = _subset(index, raw.y_train, cfg.train_subset, cfg.split_seed, cfg.name)
@@ -132,8 +138,8 @@ def load_splits(
         y_val=tensor(raw.y_train[val]),
         x_test=tensor(x_test),
         y_test=tensor(np.array(raw.y_test)),
-        n_classes=info.n_classes,
-        input_shape=info.input_shape,
+        n_classes=n_classes,
+        input_shape=input_shape,
         checksums=dict(raw.checksums),
     )
 

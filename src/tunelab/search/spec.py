@@ -23,6 +23,7 @@ from tunelab.config import (
     RunConfig,
     TrainConfig,
     _Frozen,
+    anchor_data_paths,
     apply_overrides,
     describe_validation_error,
     parse_overrides,
@@ -219,8 +220,12 @@ def refresh_strategies() -> None:
 
 # ------------------------------------------------------------------------------------------ loading
 def load_study_spec(path: str | Path, overrides: Iterable[str] = ()) -> StudySpec:
-    """Read and validate a study file; ``--set key=value`` overrides apply to it before validation."""
-    raw = apply_overrides(read_yaml(path), parse_overrides(overrides))
+    """Read and validate a study file; ``--set key=value`` overrides apply to it before validation.
+
+    Relative data paths in the file are relative to its folder; those of ``--set``, to the
+    current folder."""
+    raw = anchor_data_paths(read_yaml(path), Path(path).parent)
+    raw = apply_overrides(raw, parse_overrides(overrides))
     return validate_study_spec(raw, str(path))
 
 

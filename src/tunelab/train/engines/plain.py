@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tunelab.data import Splits
+from tunelab.train.augment import Augmenter, wanted
 from tunelab.train.engines.base import EpochSums, weight_layers
 from tunelab.train.evaluation import evaluate
 from tunelab.train.optim import make_optimizer
@@ -43,6 +44,7 @@ class PlainEngine:
             [w.numel() for w in self.layers.values()], device=device, dtype=torch.float32
         )
         self.steps_per_epoch = math.ceil(len(splits.y_train) / tc.batch_size)
+        self.augment = Augmenter([tc.augment], len(splits.y_train), device) if wanted([tc.augment]) else None
         self.rates: Sequence[Sequence[float]] = ()
         self.loss_sum = torch.zeros((), device=device)
         self.correct = torch.zeros((), device=device, dtype=torch.long)
@@ -57,6 +59,8 @@ class PlainEngine:
     def begin_epoch(self, rates: Sequence[Sequence[float]]) -> None:
         self.model.train()
         self.rates = rates
+        if self.augment:  # after the loop's batch order, from the same generator (as a population does)
+            self.augment.draw([self.state.order])
         for t in (self.loss_sum, self.correct, self.grad_sum):
             t.zero_()
 
@@ -66,6 +70,8 @@ class PlainEngine:
             group["lr"] = lr
         batch = rows[0]
         x, y = self.splits.x_train[batch], self.splits.y_train[batch]
+        if self.augment:
+            x = self.augment(x[None], rows[:1])[0]
         with self.autocast:
             logits = self.forward(x)
         loss = F.cross_entropy(logits.float(), y)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
 from tunelab.data import Splits
+from tunelab.train.augment import Augmenter, wanted
 from tunelab.train.engines.base import EpochSums, weight_layers
 from tunelab.train.evaluation import eval_batch_size
 from tunelab.train.optim import PopulationOptimizer, make_optimizer
@@ -63,6 +64,8 @@ class PopulationEngine:
         self.clip = any(c.train.grad_clip is not None for c in configs)
         self.batch_size = first.batch_size
         self.steps_per_epoch = math.ceil(len(splits.y_train) / self.batch_size)
+        augments = [c.train.augment for c in configs]  # each member its own (or none)
+        self.augment = Augmenter(augments, len(splits.y_train), device) if wanted(augments) else None
         self.eval_batch = eval_batch_size(nets[0], splits.x_val, first.eval_batch_size, members=len(nets))
         # reduce-overhead: every full batch replays one captured step (rmsprop's unfused step cannot be)
         self.graphs = first.compile_mode() == "reduce-overhead" and self.optimizer.fused
@@ -82,6 +85,8 @@ class PopulationEngine:
                 self.graph = _StepGraph(self.train_step, self.sum, shape, self.device)
         self.sum.zero_()
         self.rates = rates
+        if self.augment:  # each member's crops and flips from its own generator, as its lone run's
+            self.augment.draw([state.order for state in self.states])
         if self.graph:  # the epoch's learning rates, read by the captured step from the device
             self.graph.schedule(rates)
 
@@ -95,6 +100,8 @@ class PopulationEngine:
     def train_step(self, index: torch.Tensor, lrs: Sequence[float] | torch.Tensor, sums: _Sums) -> None:
         """One step of every member on the batch rows ``index`` (members × batch)."""
         params, x, y = self.params, self.splits.x_train[index], self.splits.y_train[index]
+        if self.augment:
+            x = self.augment(x, index)
         with self.autocast:
             logits = self.forward(params, self.buffers, x)
         losses = (
@@ -175,6 +182,8 @@ class PopulationEngine:
         self.states = [self.states[row] for row in keep]
         self.shapes = [self.shapes[row] for row in keep]
         self.sizes, self.max_norms = self.sizes[keep], self.max_norms[keep]
+        if self.augment:
+            self.augment.keep(keep)
         self.sum, self.graph = None, None
 
 
