@@ -17,9 +17,12 @@ from tunelab.config.data import DataConfig
 from tunelab.config.io import apply_overrides, parse_overrides, read_yaml
 from tunelab.config.model import (
     ACTIVATIONS,
+    BUILT_IN,
+    KNOWN_MODELS,
     Activation,
     BlockConfig,
     CNNConfig,
+    CustomModelConfig,
     InitConfig,
     LCNNConfig,
     MLPConfig,
@@ -45,13 +48,16 @@ from tunelab.config.validation import describe_validation_error
 
 __all__ = [
     "ACTIVATIONS",
+    "BUILT_IN",
     "COMPILE_MODES",
+    "KNOWN_MODELS",
     "Activation",
     "BlockConfig",
     "CNNConfig",
     "CompileMode",
     "ConstantSchedule",
     "CosineSchedule",
+    "CustomModelConfig",
     "DataConfig",
     "EarlyStoppingConfig",
     "ExponentialSchedule",

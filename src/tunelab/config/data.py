@@ -7,7 +7,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from tunelab.config.base import PositiveInt, _Frozen
-from tunelab.data.registry import DATASETS
+from tunelab.data.registry import find_info, unknown_dataset
+from tunelab.errors import ConfigError
 
 
 class DataConfig(_Frozen):
@@ -28,6 +29,10 @@ class DataConfig(_Frozen):
     @field_validator("name")
     @classmethod
     def _known_dataset(cls, name: str) -> str:
-        if name not in DATASETS:
-            raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(sorted(DATASETS))}")
+        try:
+            found = find_info(name)
+        except ConfigError as exc:  # an installed plug-in that cannot be loaded
+            raise ValueError(str(exc)) from None
+        if found is None:
+            raise ValueError(unknown_dataset(name))
         return name
