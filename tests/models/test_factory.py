@@ -204,3 +204,11 @@ def test_a_reference_that_does_not_import_is_one_sentence():
         ConfigError, match=r"model factory no_such_module:f: cannot be imported \(ModuleNotFoundError"
     ):
         resolve("no_such_module:f")
+
+
+def test_the_json_schema_tells_a_factory_from_a_built_in_model():
+    from tunelab.search.spec import StudySpec
+
+    schema = StudySpec.model_json_schema()
+    kind = schema["$defs"]["CustomModelConfig"]["properties"]["kind"]
+    assert kind["not"] == {"enum": ["mlp", "cnn", "lcnn"]}  # {kind: mlp} matches one of the oneOf

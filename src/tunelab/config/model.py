@@ -9,6 +9,8 @@ from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator,
 from tunelab.config.base import PositiveInt, Probability, _Frozen, _shorthand
 from tunelab.errors import ConfigError
 
+BUILT_IN = ("mlp", "cnn", "lcnn")
+KNOWN_MODELS = "known_models"  # validation context key: False accepts a kind no factory is found for
 ACTIVATIONS = ("relu", "tanh", "silu", "sigmoid", "gelu", "leaky_relu", "elu", "linear")
 Activation = Literal["relu", "tanh", "silu", "sigmoid", "gelu", "leaky_relu", "elu", "linear"]
 
@@ -114,10 +116,6 @@ class LCNNConfig(_SpatialConfig):
     kind: Literal["lcnn"] = "lcnn"
 
 
-BUILT_IN = ("mlp", "cnn", "lcnn")
-KNOWN_MODELS = "known_models"  # validation context key: False accepts a kind no factory is found for
-
-
 class CustomModelConfig(_Frozen):
     """A model factory's network: ``kind`` names the factory, ``params`` are its keyword arguments.
 
@@ -128,7 +126,11 @@ class CustomModelConfig(_Frozen):
     factory is absent (``tunelab report``) passes ``known_models=False`` in the validation context.
     """
 
-    kind: str = Field(min_length=1, description="a registered model factory or an installed plug-in")
+    kind: str = Field(
+        min_length=1,
+        description="a registered model factory or an installed plug-in",
+        json_schema_extra={"not": {"enum": list(BUILT_IN)}},  # so the schema's oneOf picks one model
+    )
     params: dict[str, Any] = Field(default_factory=dict, description="the factory's keyword arguments")
     init: InitConfig = InitConfig()
 
