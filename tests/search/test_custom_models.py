@@ -92,9 +92,12 @@ def test_every_strategy_runs_a_factory_study(tmp_path, name):
     assert trials and all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
     assert result.best is not None and result.best.value > 0.1
     for trial in trials:
+        overrides = TrialRecord.from_trial(trial).overrides
         for key, value in trial.params.items():
             if key.startswith("model.params."):  # a searched setting reached the factory's params
-                assert TrialRecord.from_trial(trial).overrides[key] == value
+                head, _, layer = key.rpartition(".")
+                per_layer = layer.isdigit() and head in overrides  # model.params.hidden.0 of a list
+                assert (overrides[head][int(layer)] if per_layer else overrides[key]) == value
     if name == "listed":
         assert all(len(TrialRecord.from_trial(t).runs) == 3 for t in trials)  # repeats: 3 seeds
 
