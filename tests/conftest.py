@@ -26,3 +26,16 @@ def _offline(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("TUNELAB_DATA_MIRROR", "http://127.0.0.1:9/")
     monkeypatch.delenv("TUNELAB_DATA_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(autouse=True)
+def _registries():
+    """Factories and plug-ins a test registers leave the model and dataset registries with it."""
+    from tunelab.data.registry import DATASETS
+    from tunelab.models import MODELS
+
+    saved = dict(MODELS), dict(DATASETS)
+    yield
+    for registry, before in zip((MODELS, DATASETS), saved, strict=True):
+        registry.clear()
+        registry.update(before)  # type: ignore[arg-type]

@@ -94,7 +94,7 @@ BAD_FILES = {
         "model.activation: has 1 entries but there are 2 layers",
     ),
     "unknown dataset": ("data: {name: cifar10}", "unknown dataset 'cifar10'"),
-    "unknown model": ("model: {kind: transformer}", "unknown value 'transformer'"),
+    "unknown model": ("model: {kind: transformer}", "model.kind: unknown model 'transformer'"),
     "unknown optimizer": ("train: {optimizer: adagrad}", "train.optimizer.name"),
     "unknown schedule": ("train: {schedule: {name: warm}}", "train.schedule: unknown value 'warm'"),
     "missing schedule field": ("train: {schedule: {name: time}}", "train.schedule.decay: required"),

@@ -13,3 +13,11 @@ class ConfigError(TunelabError):
 
 class DataError(TunelabError):
     """A dataset file is missing, truncated, of the wrong format or fails its checksum."""
+
+
+class ModelError(ConfigError):
+    """A model factory raised, returned something other than a module, or a wrong output shape.
+
+    Raised for the study file's own settings, it stops the command (exit 2); for one trial's
+    searched settings, that trial fails with the sentence as its reason and the study goes on.
+    """

@@ -12,9 +12,11 @@ from typing import Any, ClassVar
 
 import pytest
 import torch
+from torch import nn
 
 from tunelab.config import RunConfig, validate_run_config
 from tunelab.data import Splits, load_splits
+from tunelab.models import register
 from tunelab.train.checkpoint import from_bytes, to_bytes
 from tunelab.train.engines import PlainEngine, PopulationEngine
 from tunelab.train.loop import EngineFactory, train_members
@@ -23,15 +25,29 @@ from tunelab.train.state import RunState, TrainResult
 CPU = torch.device("cpu")
 
 
-def config(**train: Any) -> RunConfig:
+MLP = {"kind": "mlp", "hidden": [16]}  # no dropout: a population's masks are its own
+
+
+def config(model: dict[str, Any] = MLP, **train: Any) -> RunConfig:
     base = {"epochs": 4, "batch_size": 128, "device": "cpu", "optimizer": "adam"}
     return validate_run_config(
-        {
-            "data": {"name": "digits", "train_subset": 600},
-            "model": {"kind": "mlp", "hidden": [16]},  # no dropout: a population's masks are its own
-            "train": base | train,
-        }
+        {"data": {"name": "digits", "train_subset": 600}, "model": model, "train": base | train}
     )
+
+
+class ConvNet(nn.Module):
+    """A user's network, as a model factory builds it: a lazy layer, a buffer in its state dict and
+    one kept out of it (neither trained)."""
+
+    def __init__(self, input_shape: tuple[int, int, int], n_classes: int, width: int = 4) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(input_shape[0], width, 3, padding=1)
+        self.head = nn.Sequential(nn.ReLU(), nn.Flatten(), nn.LazyLinear(n_classes))
+        self.register_buffer("shift", torch.full((1,), 0.5))
+        self.register_buffer("scale", torch.full((1,), 2.0), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.conv((x - self.shift) * self.scale))
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +109,10 @@ class EngineContract:
     engine: ClassVar[EngineFactory]
     other: ClassVar[EngineFactory]  # the other engine, for checkpoints that cross over
     companions: ClassVar[int]  # members trained beside member 0
+    model: ClassVar[dict[str, Any]] = MLP
+
+    def config(self, **train: Any) -> RunConfig:
+        return config(type(self).model, **train)
 
     def run(
         self, cfg: RunConfig, splits: Splits, callback: Any = None, checkpoint: Any = None
@@ -108,7 +128,7 @@ class EngineContract:
             assert companion.status == "completed" and len(companion.history) == epochs
 
     def test_resuming_mid_training_matches_an_uninterrupted_run(self, splits):
-        cfg = config(
+        cfg = self.config(
             epochs=5,
             schedule={"name": "plateau", "patience": 1, "factor": 0.5},
             early_stopping={"monitor": "val_loss", "patience": 10, "restore_best": True},
@@ -140,18 +160,18 @@ class EngineContract:
 
     def test_early_stopping_ends_the_run_with_its_best_weights(self, splits):
         stop = {"monitor": "val_loss", "patience": 1, "min_delta": 10.0, "restore_best": True}
-        results = self.run(config(epochs=6, early_stopping=stop), splits)
+        results = self.run(self.config(epochs=6, early_stopping=stop), splits)
         result = results[0]
         assert result.status == "early_stopped" and "val_loss" in result.reason
         assert result.best_epoch == 1 and len(result.history) == 2
-        after_one = self.run(config(epochs=1), splits)[0]  # the same first epoch, nothing after it
+        after_one = self.run(self.config(epochs=1), splits)[0]  # the same first epoch, nothing after it
         assert without_times(after_one.history) == without_times(result.history[:1])
         assert_same_weights(after_one, result)
         assert result.val.loss == pytest.approx(result.history[0]["val_loss"], rel=1e-5)
 
     def test_a_diverging_run_is_recorded_not_raised(self, splits):
-        diverging = config(optimizer={"name": "sgd", "lr": 1e12, "momentum": 0.9})
-        companion = config(optimizer={"name": "sgd", "lr": 0.05}, seed=1)
+        diverging = self.config(optimizer={"name": "sgd", "lr": 1e12, "momentum": 0.9})
+        companion = self.config(optimizer={"name": "sgd", "lr": 0.05}, seed=1)
         configs = [diverging] + [companion] * self.companions
         results = train_members(type(self).engine, configs, splits, device=CPU)
         result = results[0]
@@ -166,13 +186,13 @@ class EngineContract:
             seen.append(epoch)
             return epoch == 2
 
-        results = self.run(config(), splits, prune_after_2)
+        results = self.run(self.config(), splits, prune_after_2)
         assert results[0].status == "stopped" and "callback" in results[0].reason
         assert len(results[0].history) == 2 and seen == [1, 2] and results[0].test is not None
         self.assert_companions_completed(results, 4)
 
     def test_a_members_state_crosses_to_the_other_engine_and_back_unchanged(self, splits):
-        cfg = config(optimizer={"name": "adam", "lr": 1e-3})
+        cfg = self.config(optimizer={"name": "adam", "lr": 1e-3})
 
         def build(factory: EngineFactory, members: int) -> Any:
             states = [RunState.start(cfg, splits, CPU) for _ in range(members)]
@@ -204,3 +224,21 @@ class TestPopulationEngine(EngineContract):
     engine = PopulationEngine
     other = PlainEngine
     companions = 1
+
+
+class FactoryModel:
+    """The contract again for a model factory's network (registered for each test)."""
+
+    model: ClassVar[dict[str, Any]] = {"kind": "contract-conv", "params": {"width": 3}}
+
+    @pytest.fixture(autouse=True)
+    def _factory(self):
+        register("contract-conv", ConvNet)
+
+
+class TestPlainEngineWithAFactoryModel(FactoryModel, TestPlainEngine):
+    pass
+
+
+class TestPopulationEngineWithAFactoryModel(FactoryModel, TestPopulationEngine):
+    pass

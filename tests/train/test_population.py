@@ -328,3 +328,32 @@ def test_a_member_resumes_alone_and_a_lone_run_resumes_in_a_population(tmp_path)
     for config, member in zip(configs, together, strict=True):
         assert member.resumed_from == 2
         assert_same_histories(member.history, train(config, splits).history, rel=1e-4)
+
+
+class _Item(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.out = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.out(x.flatten(1)) * (1.0 if x.sum().item() >= 0 else -1.0)
+
+
+class _Tied(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(4, 4)
+        self.b = torch.nn.Linear(4, 4)
+        self.b.weight = self.a.weight
+
+    def forward(self, x):
+        return self.b(self.a(x.flatten(1)))
+
+
+def test_stacking_problem_says_which_networks_a_population_cannot_train():
+    flat = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
+    assert population.stacking_problem(flat, (1, 2, 2)) is None
+    assert population.stacking_problem(_Item(), (1, 2, 2)).startswith("RuntimeError: vmap")
+    assert population.stacking_problem(_Tied(), (1, 2, 2)) == (
+        "its state dict names 'b.weight', a tensor shared with another layer"
+    )

@@ -376,7 +376,9 @@ def _dataset(spec: StudySpec) -> str:
 
 
 def _describe(raw: dict[str, Any], keys: Sequence[str] = ("hidden", "channels", "activation")) -> str:
-    return ", ".join([str(raw["kind"]), *(f"{k} {raw[k]}" for k in keys if k in raw)])
+    params = raw.get("params") or {}  # a model factory's settings
+    described = [*(f"{k} {raw[k]}" for k in keys if k in raw), *(f"{k} {v}" for k, v in params.items())]
+    return ", ".join([str(raw["kind"]), *described])
 
 
 def _training(spec: StudySpec) -> str:

@@ -136,13 +136,15 @@ def _print_summary(summary: Mapping[str, Any], folder: Path) -> None:
 @user_errors
 def datasets(data_dir: DataDirOption = None) -> None:
     """List the datasets, their sizes and whether each is available locally."""
-    from tunelab.data import DATASETS, availability
+    from tunelab.data import availability
+    from tunelab.data.registry import with_plugins
 
     table = Table()
     for column in ("name", "image", "classes", "train", "test"):
         table.add_column(column, no_wrap=True, min_width=len(column))
     table.add_column("available", overflow="fold")
-    for name, info in DATASETS.items():
+    infos, problems = with_plugins()
+    for name, info in infos.items():
         c, h, w = info.input_shape
         table.add_row(
             name,
@@ -152,4 +154,6 @@ def datasets(data_dir: DataDirOption = None) -> None:
             f"{info.n_test:,}",
             availability(name, data_dir),
         )
+    for name, problem in problems.items():  # a broken plug-in is shown, not fatal to the list
+        table.add_row(name, "?", "?", "?", "?", problem)
     out.print(table)

@@ -17,9 +17,12 @@ from tunelab.config.data import FILE_DATASETS, DataConfig, anchor_data_paths
 from tunelab.config.io import apply_overrides, parse_overrides, read_yaml
 from tunelab.config.model import (
     ACTIVATIONS,
+    BUILT_IN,
+    KNOWN_MODELS,
     Activation,
     BlockConfig,
     CNNConfig,
+    CustomModelConfig,
     InitConfig,
     LCNNConfig,
     MLPConfig,
@@ -46,8 +49,10 @@ from tunelab.config.validation import describe_validation_error
 
 __all__ = [
     "ACTIVATIONS",
+    "BUILT_IN",
     "COMPILE_MODES",
     "FILE_DATASETS",
+    "KNOWN_MODELS",
     "Activation",
     "AugmentConfig",
     "BlockConfig",
@@ -55,6 +60,7 @@ __all__ = [
     "CompileMode",
     "ConstantSchedule",
     "CosineSchedule",
+    "CustomModelConfig",
     "DataConfig",
     "EarlyStoppingConfig",
     "ExponentialSchedule",

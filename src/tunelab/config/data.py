@@ -9,7 +9,8 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from tunelab.config.base import PositiveInt, _Frozen
-from tunelab.data.registry import DATASETS
+from tunelab.data.registry import find_info, unknown_dataset
+from tunelab.errors import ConfigError
 
 #: The datasets read from the user's own files (``data.path``) rather than from the registry.
 FILE_DATASETS = ("folder", "arrays")
@@ -61,11 +62,14 @@ class DataConfig(_Frozen):
     @field_validator("name")
     @classmethod
     def _known_dataset(cls, name: str) -> str:
-        if name not in DATASETS and name not in FILE_DATASETS:
-            known = ", ".join(sorted(DATASETS))
-            raise ValueError(
-                f"unknown dataset {name!r}; expected one of {known}, or folder or arrays with a path"
-            )
+        if name in FILE_DATASETS:
+            return name
+        try:
+            found = find_info(name)
+        except ConfigError as exc:  # an installed plug-in that cannot be loaded
+            raise ValueError(str(exc)) from None
+        if found is None:
+            raise ValueError(unknown_dataset(name))
         return name
 
     @field_validator("size", mode="before")

@@ -1,13 +1,16 @@
-"""The network: an MLP, a CNN or a locally-connected network, and its weight initialisation."""
+"""The network: an MLP, a CNN, a locally-connected network or a model factory, and its initialisation."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from tunelab.config.base import PositiveInt, Probability, _Frozen, _shorthand
+from tunelab.errors import ConfigError
 
+BUILT_IN = ("mlp", "cnn", "lcnn")
+KNOWN_MODELS = "known_models"  # validation context key: False accepts a kind no factory is found for
 ACTIVATIONS = ("relu", "tanh", "silu", "sigmoid", "gelu", "leaky_relu", "elu", "linear")
 Activation = Literal["relu", "tanh", "silu", "sigmoid", "gelu", "leaky_relu", "elu", "linear"]
 
@@ -113,4 +116,75 @@ class LCNNConfig(_SpatialConfig):
     kind: Literal["lcnn"] = "lcnn"
 
 
-ModelConfig = Annotated[MLPConfig | CNNConfig | LCNNConfig, Field(discriminator="kind")]
+class CustomModelConfig(_Frozen):
+    """A model factory's network: ``kind`` names the factory, ``params`` are its keyword arguments.
+
+    The factory is registered in this process (``tunelab.models.register``) or installed as a
+    ``tunelab.models`` plug-in; it is called as ``factory(input_shape, n_classes, **params)``, so the
+    study file's space can search ``model.params.<name>``. An unknown kind, or parameters its
+    signature does not take, are refused here, naming them; reading a finished study where the
+    factory is absent (``tunelab report``) passes ``known_models=False`` in the validation context.
+    """
+
+    kind: str = Field(
+        min_length=1,
+        description="a registered model factory or an installed plug-in",
+        json_schema_extra={"not": {"enum": list(BUILT_IN)}},  # so the schema's oneOf picks one model
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="the factory's keyword arguments")
+    init: InitConfig = InitConfig()
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str, info: ValidationInfo) -> str:
+        from tunelab.models.registry import find_factory, unknown_kind  # models import this module
+
+        try:
+            found = find_factory(kind)
+        except ConfigError as exc:  # an installed plug-in that cannot be loaded
+            if _strict(info):
+                raise ValueError(str(exc)) from None
+            return kind
+        if found is None and _strict(info):
+            raise ValueError(unknown_kind(kind))
+        return kind
+
+    @field_validator("params")
+    @classmethod
+    def _takes_params(cls, params: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        from tunelab.models.factory import check_params
+        from tunelab.models.registry import find_factory
+
+        kind = info.data.get("kind")  # absent when it failed
+        try:
+            factory = find_factory(kind) if isinstance(kind, str) else None
+        except ConfigError:  # a plug-in that cannot be loaded, accepted by a lenient read
+            return params
+        if isinstance(kind, str) and factory is not None:
+            check_params(kind, factory, params)
+        return params
+
+
+def _strict(info: ValidationInfo) -> bool:
+    return not (isinstance(info.context, dict) and info.context.get(KNOWN_MODELS) is False)
+
+
+def model_tag(value: Any) -> str | None:
+    """Which model config validates ``value``: a built-in kind's, else a factory's (None: no kind)."""
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    if kind is None:
+        return None
+    return kind if kind in BUILT_IN else "custom"
+
+
+ModelConfig = Annotated[
+    Annotated[MLPConfig, Tag("mlp")]
+    | Annotated[CNNConfig, Tag("cnn")]
+    | Annotated[LCNNConfig, Tag("lcnn")]
+    | Annotated[CustomModelConfig, Tag("custom")],
+    Discriminator(
+        model_tag,
+        custom_error_type="missing_kind",
+        custom_error_message="'kind' is required but missing",
+    ),
+]

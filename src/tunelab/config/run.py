@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from tunelab.config.base import _Frozen
 from tunelab.config.data import DataConfig, anchor_data_paths
 from tunelab.config.io import apply_overrides, parse_overrides, read_yaml
-from tunelab.config.model import MLPConfig, ModelConfig
+from tunelab.config.model import KNOWN_MODELS, MLPConfig, ModelConfig
 from tunelab.config.train import TrainConfig
 from tunelab.config.validation import describe_validation_error
 from tunelab.errors import ConfigError
@@ -30,9 +30,13 @@ class RunConfig(_Frozen):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
-def validate_run_config(raw: Mapping[str, Any], source: str = "config") -> RunConfig:
+def validate_run_config(
+    raw: Mapping[str, Any], source: str = "config", *, known_models: bool = True
+) -> RunConfig:
+    """Validate a run configuration; ``known_models=False`` accepts a model kind that no factory
+    is found for (reading what a study with a factory of another process saved)."""
     try:
-        return RunConfig.model_validate(raw)
+        return RunConfig.model_validate(raw, context={KNOWN_MODELS: known_models})
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, source)) from None
 

@@ -39,7 +39,8 @@ def describe_validation_error(exc: ValidationError, source: str, labels: Iterabl
         given = None
     else:
         message = first["msg"].removeprefix("Value error, ")
-    if given is not None and not isinstance(given, dict | list):
+    named = isinstance(given, str) and repr(given) in message  # the message quotes it already
+    if given is not None and not isinstance(given, dict | list) and not named:
         message += f" (got {given!r})"
     n_more = len(problems) - 1
     more = f" ({n_more} more problem{'s' if n_more > 1 else ''} after this one)" if n_more else ""
@@ -67,6 +68,18 @@ def _field_path(loc: Sequence[int | str], labels: set[str]) -> str:
 
 
 _UNION_LABELS = {
-    *("mlp", "cnn", "lcnn", "constant", "step", "exponential", "time", "cosine", "onecycle", "plateau"),
+    *(
+        "mlp",
+        "cnn",
+        "lcnn",
+        "custom",
+        "constant",
+        "step",
+        "exponential",
+        "time",
+        "cosine",
+        "onecycle",
+        "plateau",
+    ),
     *("int", "float", "str", "bool", "list", "dict", "tuple", "none"),
 }

@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from tunelab.config import CustomModelConfig
+from tunelab.errors import ConfigError
 from tunelab.probes.base import ProbeResult, describe, load_data, resolve_base, run_variants
 
 NAME = "dropout"
@@ -32,11 +34,20 @@ def compute(
     ``dropout`` labels the variant: ``tuned (0.25)`` for the base's own value, else the rate.
     """
     resolved = resolve_base(base, overrides, epochs)
-    tuned = resolved.config.model.dropout
+    model, key = resolved.config.model, "model.dropout"
+    if isinstance(model, CustomModelConfig):  # a factory's dropout is its parameter, if it has one
+        if "dropout" not in model.params:
+            raise ConfigError(
+                f"probe dropout: model {model.kind!r} has no model.params.dropout to vary; set it in "
+                "the study's model.params"
+            )
+        tuned, key = model.params["dropout"], "model.params.dropout"
+    else:
+        tuned = model.dropout
     variants: dict[str, dict[str, Any]] = {f"tuned ({describe(tuned)})": {}}
     for rate in rates:
         if float(rate) != tuned:
-            variants[f"{float(rate):g}"] = {"model.dropout": float(rate)}
+            variants[f"{float(rate):g}"] = {key: float(rate)}
     table = run_variants(resolved.config, variants, load_data(resolved.config, data_dir), "dropout")
     options = {"rates": list(rates), "tuned": tuned}
     return ProbeResult(NAME, TITLE, table, summarize(table), resolved.source, options)

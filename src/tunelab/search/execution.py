@@ -18,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 from optuna.trial import FrozenTrial
 
-from tunelab.config import DataConfig, RunConfig
+from tunelab.config import CustomModelConfig, DataConfig, RunConfig
 from tunelab.data import Splits, load_splits
+from tunelab.errors import ModelError
+from tunelab.models import build_model
 from tunelab.search.checkpoints import StorageCheckpointer
 from tunelab.search.record import RUN_SCALARS, StudyRecord, set_study_attrs
 from tunelab.search.spec import StudySpec
@@ -30,6 +33,7 @@ from tunelab.stats import mean_ci
 from tunelab.train import EpochCallback, TrainResult, train
 from tunelab.train.artifacts import save_run
 from tunelab.train.checkpoint import Checkpointer
+from tunelab.train.engines.population import stacking_problem
 from tunelab.train.population import train_population
 
 
@@ -133,12 +137,14 @@ def execute(
     provenance: dict[str, Any],
     on_epoch: Callable[[int], EpochCallback] | None = None,
     checkpoints: Callable[[optuna.Trial, int, int], Checkpointer] | None = None,
+    stackable: Callable[[RunConfig], bool] | None = None,
 ) -> list[TrialOutcome]:
     """Train every seed of every trial of ``items`` (all of one population key); one outcome each.
 
-    The runs train as one population when there are several and at most ``population``; otherwise
-    one by one with ``train()``, where a trial's remaining seeds are skipped once it is pruned or one
-    of its seeds diverged. ``device`` is the resolved device: each run's saved configuration names it.
+    The runs train as one population when there are several, at most ``population``, and
+    ``stackable`` says their network can be vmapped (default: it can); otherwise one by one with
+    ``train()``, where a trial's remaining seeds are skipped once it is pruned or one of its seeds
+    diverged. ``device`` is the resolved device: each run's saved configuration names it.
     ``checkpoints(trial, seed, together)`` keeps each run's state, so that a run continues from its
     last epoch whether it trains alone or in a population; ``together`` runs train at once.
     """
@@ -162,7 +168,7 @@ def execute(
         folder = _save(out_dir, run.item.trial.number, run.config, result, provenance)
         records[id(run.item)].append(run_record(run.seed, result, folder) | extra)
 
-    if 1 < len(runs) <= population:
+    if 1 < len(runs) <= population and (stackable is None or stackable(runs[0].config)):
         saved = [checkpoints(r.item.trial, r.seed, len(runs)) for r in runs] if checkpoints else None
         configs = [r.config for r in runs]
         results = train_population(configs, splits(configs[0]), [callbacks(r) for r in runs], device, saved)
@@ -227,6 +233,8 @@ class Executor:
         self.device, self.provenance, self.data_dir = device, provenance, data_dir
         self.observer = observer or Observer()
         self._splits: dict[DataConfig, Splits] = {}
+        self.unstackable: dict[str, str] = {}  # a factory's model (by its settings): why it trains alone
+        self._stackable: dict[str, bool] = {}
 
     def splits(self, config: RunConfig) -> Splits:
         """The data of ``config``, loaded onto the device once per data configuration."""
@@ -240,6 +248,30 @@ class Executor:
             if known | checksums != known:  # the study's provenance names every data file it read
                 set_study_attrs(study, provenance=stored | {"dataset_sha256": known | checksums})
         return self._splits[config.data]
+
+    def check(self, config: RunConfig) -> None:
+        """Load the data of ``config`` and, for a model factory, build its network once: a factory
+        that raises, returns no module or the wrong output shape stops the study before any trial."""
+        splits = self.splits(config)
+        if isinstance(config.model, CustomModelConfig):
+            with torch.random.fork_rng(devices=[]):
+                build_model(config.model, splits.input_shape, splits.n_classes)
+
+    def stackable(self, config: RunConfig) -> bool:
+        """Whether runs of ``config``'s network can train as one vmapped population (built-in
+        models can; a factory's network is tried once per setting, see ``stacking_problem``)."""
+        if not isinstance(config.model, CustomModelConfig):
+            return True
+        key = repr(config.model.model_dump(mode="json", exclude={"init"}))
+        if key not in self._stackable:
+            splits = self.splits(config)
+            with torch.random.fork_rng(devices=[]):
+                model = build_model(config.model, splits.input_shape, splits.n_classes).to(self.device)
+                problem = stacking_problem(model, splits.input_shape)
+            self._stackable[key] = problem is None
+            if problem is not None:
+                self.unstackable[key] = problem
+        return self._stackable[key]
 
     def run(self, batch: Sequence[Prepared], prune: bool = True) -> None:
         """Train ``batch``, setting each item's outcome; the runs of one population key train together.
@@ -266,7 +298,10 @@ class Executor:
                 provenance=self.provenance,
                 on_epoch=lambda number: self._on_epoch(number, epochs),
                 checkpoints=self._checkpoints,
+                stackable=self.stackable,
             )
+        except ModelError as exc:  # a factory refuses this trial's settings: the study goes on
+            return [TrialOutcome("error", str(exc)) for _ in items]
         except (RuntimeError, ValueError) as exc:  # e.g. a network too deep for the image size
             reason = f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}"
             return [TrialOutcome("error", reason) for _ in items]

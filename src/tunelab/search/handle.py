@@ -97,14 +97,18 @@ def open_study(spec: StudySpec, storage: str | None = None, out_dir: Path | None
 
 
 def load_study(where: str | Path, storage: str | None = None) -> StudyHandle:
-    """Open an existing study from its study file or its output folder (which holds study.yaml)."""
+    """Open an existing study from its study file or its output folder (which holds study.yaml).
+
+    Its model factory need not be known here (one registered in the process that ran it): reading
+    trials needs none, and what builds networks (ensembles, probes) names a missing one then.
+    """
     path = Path(where)
     out_dir = None
     if path.is_dir():
         out_dir, path = path, path / "study.yaml"
         if not path.is_file():
             raise ConfigError(f"{out_dir}: no study.yaml here; give a study file or a study's output folder")
-    spec = load_study_spec(path)
+    spec = load_study_spec(path, known_models=False)
     out_dir = out_dir or Path("runs") / spec.name
     return attach_study(spec, storage or spec.storage or default_storage(out_dir), out_dir)
 

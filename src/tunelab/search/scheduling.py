@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from tunelab.errors import ConfigError
+from tunelab.config import RunConfig
+from tunelab.errors import ConfigError, ModelError
 from tunelab.search.execution import Prepared, TrialOutcome
 from tunelab.search.record import (
     FINAL_FAILURES,
@@ -58,9 +59,18 @@ def _stage_of(trial: FrozenTrial) -> int | None:
 class Schedule:
     """The stages and budget of one study, as one worker (of any number) works through them."""
 
-    def __init__(self, spec: StudySpec, store: TrialStore, *, n_trials: int | None, device: str) -> None:
+    def __init__(
+        self,
+        spec: StudySpec,
+        store: TrialStore,
+        *,
+        n_trials: int | None,
+        device: str,
+        stackable: Callable[[RunConfig], bool] | None = None,
+    ) -> None:
         self.spec, self.store, self.study = spec, store, store.study
         self.n_trials, self.device = n_trials, device
+        self.stackable = stackable  # whether a configuration's runs can train as one population
         self.pad = padding(spec.population_padding, device)
         self._samplers: dict[int, optuna.samplers.BaseSampler] = {}
 
@@ -136,11 +146,17 @@ class Schedule:
         """
         if not draws_together(stage):
             return False
-        key = batch[0].key
+        key, config = batch[0].key, batch[0].config
         runs = sum(len(p.seeds) for p in batch)
         repeats = stage.repeats or self.spec.repeats
         if key is None or batch[-1].key != key or runs + repeats > self.spec.population:
             return False
+        if config is not None and self.stackable is not None:
+            try:
+                if not self.stackable(config):
+                    return False  # a factory's network that cannot be vmapped trains trial by trial
+            except ModelError:
+                return False  # the factory refuses these settings: the trial fails alone, saying so
         if stage.planned:
             waiting = [t for t in trials if t.state == TrialState.WAITING]
             # the point of an enqueued trial, where Optuna's enqueue_trial keeps it

@@ -13,10 +13,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
 from tunelab.config import (
+    KNOWN_MODELS,
     DataConfig,
     MLPConfig,
     ModelConfig,
@@ -138,6 +139,12 @@ class StudySpec(_Frozen):
     checkpoint_interval_s: float = Field(
         10.0, ge=0, description="checkpoint a running trial at the end of an epoch at most this often"
     )
+    # False where a finished study is read without its model factory (validation context)
+    _known_models: bool = PrivateAttr(True)
+
+    def model_post_init(self, context: Any) -> None:
+        if isinstance(context, dict) and context.get(KNOWN_MODELS) is False:
+            self._known_models = False
 
     @field_validator("name")
     @classmethod
@@ -202,7 +209,7 @@ class StudySpec(_Frozen):
     def run_config(self, overrides: Mapping[str, Any], source: str = "trial") -> RunConfig:
         """The run configuration of one trial: the fixed settings with ``overrides`` applied."""
         raw = apply_overrides(self.base_raw(), list(overrides.items()), label=f"{source}: ")
-        return validate_run_config(raw, source)
+        return validate_run_config(raw, source, known_models=self._known_models)
 
 
 def refresh_strategies() -> None:
@@ -219,20 +226,28 @@ def refresh_strategies() -> None:
 
 
 # ------------------------------------------------------------------------------------------ loading
-def load_study_spec(path: str | Path, overrides: Iterable[str] = ()) -> StudySpec:
+def load_study_spec(
+    path: str | Path, overrides: Iterable[str] = (), *, known_models: bool = True
+) -> StudySpec:
     """Read and validate a study file; ``--set key=value`` overrides apply to it before validation.
 
     Relative data paths in the file are relative to its folder; those of ``--set``, to the
     current folder."""
     raw = anchor_data_paths(read_yaml(path), Path(path).parent)
     raw = apply_overrides(raw, parse_overrides(overrides))
-    return validate_study_spec(raw, str(path))
+    return validate_study_spec(raw, str(path), known_models=known_models)
 
 
-def validate_study_spec(raw: Mapping[str, Any], source: str = "study") -> StudySpec:
-    """Validate a study (a mapping) and check that every searched key lands on a real run setting."""
+def validate_study_spec(
+    raw: Mapping[str, Any], source: str = "study", *, known_models: bool = True
+) -> StudySpec:
+    """Validate a study (a mapping) and check that every searched key lands on a real run setting.
+
+    ``known_models=False`` accepts a model kind that no factory is found for: reading a finished
+    study whose factory was registered in another process (the report, status, export).
+    """
     try:
-        spec = StudySpec.model_validate(raw)
+        spec = StudySpec.model_validate(raw, context={KNOWN_MODELS: known_models})
     except ValidationError as exc:
         labels = {*_PARAM_LABELS, *STRATEGIES}
         raise ConfigError(describe_validation_error(exc, source, labels)) from None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
-from tunelab.errors import TunelabError
+from tunelab.errors import ConfigError, TunelabError
 from tunelab.provenance import provenance
 from tunelab.search.checkpoints import clear as clear_checkpoints
 from tunelab.search.execution import Executor, Observer, Prepared
@@ -77,7 +77,6 @@ class Worker:
         self.observer = observer or Observer()
         self.provenance = provenance(self.device)
         self.store = TrialStore(handle.study, handle.storage)
-        self.schedule = Schedule(self.spec, self.store, n_trials=self.n_trials, device=self.device)
         self.executor = Executor(
             self.spec,
             self.store,
@@ -88,13 +87,21 @@ class Worker:
             data_dir=data_dir,
             observer=self.observer,
         )
+        self.schedule = Schedule(
+            self.spec,
+            self.store,
+            n_trials=self.n_trials,
+            device=self.device,
+            stackable=self.executor.stackable,
+        )
 
     def run(self) -> None:
         """Run trials until there is nothing left to do (or the budget or timeout is reached)."""
         with study_lock(self.handle.url, self.spec.name):
             if not StudyRecord.from_study(self.study).provenance:  # the first worker's, device resolved
                 set_study_attrs(self.study, provenance=self.provenance)
-        self.executor.splits(self.spec.run_config({}, "study"))  # missing data fails here, before any trial
+        # missing data, or a model factory that fails, stops the study here, before any trial
+        self.executor.check(self.spec.run_config({}, "study"))
         trials = self.study.get_trials(deepcopy=False)
         self.observer.started(self.spec, self.handle.storage_shown, sum(map(counted, trials)), self.n_trials)
         start = time.monotonic()
@@ -170,8 +177,29 @@ def run_study(
     data_dir: str | Path | None = None,
     device: str | None = None,
     observer: Observer | None = None,
+    models: Mapping[str, Callable[..., Any]] | None = None,
+    workers: int = 1,
 ) -> StudyResult:
-    """Run (or resume) a study from a study file, a mapping or a :class:`StudySpec`."""
+    """Run (or resume) a study from a study file, a mapping or a :class:`StudySpec`.
+
+    ``models`` registers model factories first (name → ``factory(input_shape, n_classes,
+    **params)``; see :func:`tunelab.models.register`), so the study's ``model.kind`` can name them.
+    ``workers`` > 1 runs that many worker processes on this machine, as ``tunelab run --workers``;
+    they import this process's registered factories by module and name (a script's own, without
+    its ``if __name__ == "__main__":`` block, which should hold this call).
+    """
+    from tunelab.models import register
+    from tunelab.models.factory import loading_script
+
+    if (script := loading_script()) is not None:
+        raise TunelabError(
+            f"{script} calls run_study when a worker process imports it for its model factories; "
+            'put the call under if __name__ == "__main__":'
+        )
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
+    for name, factory in (models or {}).items():
+        register(name, factory)
     if isinstance(study, StudySpec):
         spec = study
     elif isinstance(study, Mapping):
@@ -179,6 +207,12 @@ def run_study(
     else:
         spec = load_study_spec(study, overrides)
     handle = open_study(spec, storage, Path(out) if out else None)
+    if workers > 1:
+        from tunelab.search.workers import WorkerSettings, run_local_workers
+
+        settings = WorkerSettings(n_trials, timeout, Path(data_dir) if data_dir else None)
+        run_local_workers(handle, workers, settings, device, observer or Observer())
+        return StudyResult(handle)
     worker = Worker(
         handle,
         n_trials=n_trials,

@@ -3,8 +3,9 @@
 The parent (:mod:`tunelab.search.workers`) hands each child a :class:`WorkerJob` (the study as the
 parent validated it, its folder, budget and device) and the storage URL in environment variables,
 never on the command line, where any user of the machine could read a password in it. The child
-joins the study the parent opened and works on it like ``tunelab worker``; a bad input ends it with
-one ``error:`` line on stderr and exit code 2, Ctrl-C with exit code 130.
+joins the study the parent opened and works on it like ``tunelab worker``, with the model factories
+the parent registered imported again by reference (:func:`tunelab.models.factory.reference`); a bad
+input ends it with one ``error:`` line on stderr and exit code 2, Ctrl-C with exit code 130.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ class WorkerJob:
     data_dir: str | None = None
     device: str | None = None
     threads: int | None = None
+    models: dict[str, str] = field(default_factory=dict)  # name → factory reference, to register
+    sys_path: list[str] | None = None  # the parent's import path, where its factories are found
 
     def to_env(self, url: str) -> dict[str, str]:
         """The environment variables that carry this job and the storage ``url`` to the child."""
@@ -66,6 +69,7 @@ def work(job: WorkerJob, url: str) -> None:
 
     if job.threads:
         set_threads(job.threads)
+    register_models(job)
     spec = validate_study_spec(job.spec, "worker job")
     handle = attach_study(spec, url, Path(job.out_dir))
     Worker(
@@ -75,6 +79,18 @@ def work(job: WorkerJob, url: str) -> None:
         data_dir=Path(job.data_dir) if job.data_dir else None,
         device=job.device,
     ).run()
+
+
+def register_models(job: WorkerJob) -> None:
+    """Import and register the parent's model factories, on the parent's import path."""
+    from tunelab.models import register
+    from tunelab.models.factory import resolve
+
+    for entry in reversed(job.sys_path or []):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    for name, ref in job.models.items():
+        register(name, resolve(ref))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ from typing import Any
 import torch
 
 from tunelab.errors import TunelabError
+from tunelab.models import registered
+from tunelab.models.factory import reference
 from tunelab.search.execution import TrialOutcome
 from tunelab.search.handle import StudyHandle
 from tunelab.search.record import TrialRecord
@@ -58,6 +60,8 @@ def run_local_workers(
     """Start ``k`` workers on ``handle``'s study; report progress until all have exited. Each trains
     with ``threads`` CPU threads, by default its share of the usable cores."""
     threads = threads_per_worker(k, threads)
+    # this process's own model factories, by reference: the workers import them again
+    models = {name: reference(factory) for name, factory in registered().items()}
     logs = handle.out_dir / "workers"
     logs.mkdir(parents=True, exist_ok=True)
     procs = []
@@ -70,6 +74,8 @@ def run_local_workers(
             data_dir=str(settings.data_dir) if settings.data_dir else None,
             device=dev,
             threads=threads,
+            models=models,
+            sys_path=list(sys.path) if models else None,
         )
         cmd = [sys.executable, "-m", "tunelab.search.worker_main"]
         env = os.environ | job.to_env(handle.url)

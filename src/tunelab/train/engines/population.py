@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from tunelab.data import Splits
@@ -46,6 +47,8 @@ class PopulationEngine:
         )
         params, self.buffers = stack_module_state(nets)
         self.params = {k: p.detach().requires_grad_(True) for k, p in params.items()}
+        # what a member's state dict holds (a factory's module may keep buffers out of it)
+        self.keys = list(models[0].state_dict())
         self.base = copy.deepcopy(nets[0]).to("meta")
         base = self.base
         self.forward = vmap(lambda p, b, x: functional_call(base, (p, b), (x,)), randomness="different")
@@ -56,7 +59,8 @@ class PopulationEngine:
             device.type, dtype=torch.bfloat16, enabled=first.precision == "bf16", cache_enabled=False
         )
         # mean |g| of a layer divides by the member's own size of it; 0: the member lacks that layer
-        self.layer_names = [f"{n}.weight" for n in weight_layers(nets[0])] if first.track_gradients else []
+        layers = weight_layers(nets[0]) if first.track_gradients else {}
+        self.layer_names = [f"{n}.weight" for n in layers if f"{n}.weight" in self.params]
         self.sizes = torch.tensor(
             [[s[n].numel() if n in s else 0 for n in self.layer_names] for s in self.shapes], device=device
         )
@@ -156,8 +160,12 @@ class PopulationEngine:
         return list(zip((loss / n).tolist(), (correct / n).tolist(), strict=True))
 
     def model_state(self, row: int) -> dict[str, torch.Tensor]:
-        state = {k: v[row].detach().clone() for k, v in (self.params | self.buffers).items()}
-        return unpad_state(state, self.states[row].model) if self.pad else state
+        stacked = self.params | self.buffers
+        if self.pad:
+            return unpad_state(
+                {k: v[row].detach().clone() for k, v in stacked.items()}, self.states[row].model
+            )
+        return {k: stacked[k][row].detach().clone() for k in self.keys}
 
     def optimizer_state(self, row: int) -> dict[str, Any]:
         state = self.states[row]
@@ -185,6 +193,36 @@ class PopulationEngine:
         if self.augment:
             self.augment.keep(keep)
         self.sum, self.graph = None, None
+
+
+def stacking_problem(model: nn.Module, input_shape: tuple[int, ...]) -> str | None:
+    """Why copies of ``model`` cannot train as one population, or None when they can.
+
+    Two stacked copies run a vmapped forward and backward in training mode and a forward in eval
+    mode, on a batch of two blank images: what a population does. A network that calls ``.item()``,
+    branches on its data or has no batching rule for an operation fails here, as does one whose
+    state dict names a tensor twice (tied weights, which stacking holds once).
+    """
+    nets = [model, copy.deepcopy(model)]
+    params, buffers = stack_module_state(nets)
+    params = {k: p.detach().requires_grad_(True) for k, p in params.items()}
+    missing = [k for k in model.state_dict() if k not in params and k not in buffers]
+    if missing:
+        return f"its state dict names {missing[0]!r}, a tensor shared with another layer"
+    base = copy.deepcopy(model).to("meta")
+    forward = vmap(lambda p, b, x: functional_call(base, (p, b), (x,)), randomness="different")
+    first = next(iter(params.values()), None)
+    x = torch.zeros(2, 2, *input_shape, device=first.device if first is not None else "cpu")
+    try:
+        base.train()
+        logits = forward(params, buffers, x)
+        torch.autograd.grad(logits.float().sum(), list(params.values()), allow_unused=True)
+        base.eval()
+        with torch.no_grad():
+            forward(params, buffers, x)
+    except Exception as exc:  # the user's network: whatever vmap refuses
+        return f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+    return None
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""An example tunelab plug-in: the model ``example-cnn`` and the dataset ``example-shapes``."""
