@@ -70,8 +70,8 @@ def unknown_dataset(name: str) -> str:
     """The sentence for a name that is neither registered nor an installed plug-in."""
     installed = sorted(set(plugins.names(plugins.DATASETS_GROUP)) - set(DATASETS))
     return (
-        f"unknown dataset {name!r}; expected one of {', '.join(sorted(DATASETS))}, folder or arrays "
-        f"with a path, or an installed tunelab.datasets plug-in ({', '.join(installed) or 'none installed'})"
+        f"unknown dataset {name!r}; expected one of {', '.join(sorted(DATASETS))}, or folder or "
+        f"arrays with a path, or an installed tunelab.datasets plug-in ({', '.join(installed) or 'none installed'})"
     )
 
 
