@@ -93,7 +93,7 @@ BAD_FILES = {
         "model: {kind: mlp, hidden: [32, 16], activation: [relu]}",
         "model.activation: has 1 entries but there are 2 layers",
     ),
-    "unknown dataset": ("data: {name: cifar10}", "unknown dataset 'cifar10'"),
+    "unknown dataset": ("data: {name: cifar100}", "unknown dataset 'cifar100'"),
     "unknown model": ("model: {kind: transformer}", "model.kind: unknown model 'transformer'"),
     "unknown optimizer": ("train: {optimizer: adagrad}", "train.optimizer.name"),
     "unknown schedule": ("train: {schedule: {name: warm}}", "train.schedule: unknown value 'warm'"),

@@ -183,7 +183,7 @@ def test_cli_default_folder_and_max_train(tmp_path, monkeypatch):
     ("args", "expected"),
     [
         (["--models", "knn,svm"], "unknown baseline 'svm'"),
-        (["--dataset", "cifar10"], "--dataset: unknown dataset 'cifar10'"),
+        (["--dataset", "cifar100"], "--dataset: unknown dataset 'cifar100'"),
         (["--val-fraction", "1.5"], "--val-fraction: Input should be less than 1"),
     ],
 )

@@ -114,7 +114,9 @@ class AugmentConfig(_Frozen):
     """
 
     crop_padding: Annotated[int, Field(ge=0)] = Field(
-        0, description="pad by this many zero pixels, then crop back to the image size at random"
+        0,
+        description="pad by this many pixels of zeros (of the scaled images: with normalize "
+        "standardize, the training mean), then crop back to the image size at random",
     )
     flip: bool = Field(False, description="mirror half of the images left to right, at random")
 

@@ -6,7 +6,9 @@ from its own batch-order generator (:attr:`~tunelab.train.state.RunState.order`,
 ``train.seed`` and checkpointed with the run): so a run is the same for the same seed, continues
 where it stopped after a resume, and a member augmented in a population sees the crops and flips of
 its lone run. Applying them is one gather per batch on the device, inside both engines (and inside a
-population's captured CUDA graph: the draws live in tensors the graph reads).
+population's captured CUDA graph: the draws live in tensors the graph reads). The padding is zeros
+of the images as scaled (``data.normalize``): black for ``unit``, the training mean for
+``standardize``.
 """
 
 from __future__ import annotations
