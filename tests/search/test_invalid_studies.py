@@ -101,7 +101,13 @@ BAD_STUDIES = [
         "got str",
         name="scalar.yaml",
     ),
-    case("empty-file", "", "empty.yaml", "name: required but missing", name="empty.yaml"),
+    case("empty-file", "", "empty.yaml: the file is empty", name="empty.yaml"),
+    case(
+        "comments-only-file",
+        "# a study, one day\n\n  # nothing yet\n",
+        "comments.yaml: the file is empty",
+        name="comments.yaml",
+    ),
     # top-level fields
     case("missing-name", VALID.replace("name: bad\n", ""), "name: required but missing"),
     case("bad-name-characters", VALID.replace("name: bad", "name: my study/1"), "name: use letters, digits"),
@@ -459,7 +465,7 @@ def test_missing_data_file_names_the_file(tmp_path):
     text = VALID.replace("name: digits", "name: mnist")
     result = invoke("run", write(tmp_path, text), "--out", tmp_path / "out", "--data-dir", empty, "--quiet")
     assert_one_sentence(result, "mnist", "train-images-idx3-ubyte.gz", "--data-dir", str(empty))
-    assert not load_study(tmp_path / "out").study.trials  # it failed before the first trial
+    assert not (tmp_path / "out").exists()  # it failed before the study was written
 
 
 # ------------------------------------------------------------------------------------------ resume
