@@ -207,6 +207,10 @@ def load_study(where: str | Path, storage: str | None = None) -> StudyHandle:
 
 def attach_study(spec: StudySpec, url: str, out_dir: Path) -> StudyHandle:
     """Open the existing study of ``spec`` in ``url``, its files in ``out_dir`` (which it leaves as is)."""
+    db = sqlite_file(url)
+    if db is not None and (not db.is_file() or db.stat().st_size == 0):  # opening would make one
+        state = "is empty (0 bytes)" if db.is_file() else "does not exist"
+        raise ConfigError(f"no study {spec.name!r} in {mask(url)}: the database file {state}")
     rdb = open_storage(url, retries=spec.retries)
     try:
         study = optuna.load_study(study_name=spec.name, storage=rdb, pruner=make_pruner(spec))

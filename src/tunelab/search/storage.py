@@ -153,8 +153,9 @@ def _check_sqlite_file(url: str) -> None:
             if getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
                 raise damaged(url, str(exc)) from None
             raise  # e.g. busy: not a sign of damage
-    if problems != ["ok"]:
-        raise damaged(url, problems[0])
+    if problems != ["ok"]:  # e.g. "*** in database main ***\nPage 3: btreeInitPage() returns error code 11"
+        first = " ".join(problems[0].replace("*** in database main ***", "").split())
+        raise damaged(url, f"integrity check: {first}")
 
 
 def _reason(exc: BaseException, password: str | None) -> str:
