@@ -13,6 +13,7 @@ from tunelab.models import build_model
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "examples" / "quickstart.yaml"
+CUDA_ABSENT = f"cuda:{torch.cuda.device_count()}" if torch.cuda.is_available() else "cuda"
 runner = CliRunner()
 
 
@@ -101,6 +102,9 @@ BAD_FILES = {
     "nesterov without momentum": ("train: {optimizer: {name: sgd, nesterov: true}}", "nesterov"),
     "bad device": ("train: {device: tpu}", "train.device: unknown device 'tpu'"),
     "invalid yaml": ("model: {kind: mlp\n  hidden: [", "invalid YAML at line"),
+    "empty file": ("", "run.yaml: the file is empty"),
+    "comments only": ("# a run, later\n\n", "run.yaml: the file is empty"),
+    "device not here": (f"train: {{device: {CUDA_ABSENT}}}", f"train.device: {CUDA_ABSENT} is not available"),
     "not a mapping": ("- a\n- b\n", "expected a mapping"),
     "cnn without blocks": ("model: {kind: cnn, blocks: []}", "model.blocks"),
     "init bounds": ("model: {kind: mlp, init: {scheme: uniform, low: 1, high: 0}}", "init.low"),
@@ -125,14 +129,22 @@ def test_bad_run_file_is_one_sentence_and_exit_2(tmp_path, case):
         (["--set", "train.epochs=[1"], "not valid YAML"),
         (["--set", "train.epoch=3"], "train.epoch: unknown key"),
         (["--set", "train.epochs=0"], "train.epochs: Input should be greater than 0"),
-        (["--device", "gpu"], "unknown device 'gpu'"),
+        (["--device", "gpu"], "--device: unknown device 'gpu'"),
+        (["--device", CUDA_ABSENT], f"--device: {CUDA_ABSENT} is not available here"),
+        (
+            ["--data-dir", "{tmp}/nowhere", "--set", "data.name=mnist"],
+            "--data-dir {tmp}/nowhere: no such folder",
+        ),
         (["--threads", "0"], "--threads"),
     ],
 )
 def test_bad_overrides_exit_2(tmp_path, args, expected):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     result = invoke("train", QUICKSTART, *args, "--out", tmp_path / "out")
     assert result.exit_code == 2, result.output
-    assert expected in result.output and "Traceback" not in result.output
+    assert expected.replace("{tmp}", str(tmp_path)) in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
 
 
 def test_missing_run_file_exit_2(tmp_path):

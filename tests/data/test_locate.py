@@ -53,3 +53,40 @@ def test_bundled_and_unknown():
     assert availability("digits") == "bundled" and locate("digits") is None
     with pytest.raises(ConfigError, match="unknown dataset 'svhn'"):
         availability("svhn")
+
+
+# ------------------------------------------------------------- a given folder, missing or incomplete
+def test_a_data_dir_that_does_not_exist_is_said_so_not_downloaded(tmp_path, monkeypatch):
+    from tunelab.data import dataset_folder
+    from tunelab.errors import DataError
+
+    missing = tmp_path / "no-such-folder"
+    for name in ("mnist", "digits"):  # bundled or not: the folder was given, so it must be there
+        with pytest.raises(DataError, match=f"^--data-dir {missing}: no such folder; expected the folder"):
+            dataset_folder(name, missing)
+    (tmp_path / "file").touch()
+    with pytest.raises(DataError, match="file: not a folder"):
+        dataset_folder("mnist", tmp_path / "file")
+    monkeypatch.setenv("TUNELAB_DATA_DIR", str(missing))
+    with pytest.raises(DataError, match=f"^TUNELAB_DATA_DIR={missing}: no such folder"):
+        availability("usps")
+    assert not cache_dir("mnist").exists()  # nothing was downloaded
+
+
+@pytest.mark.parametrize("subfolder", [False, True])
+def test_a_folder_with_some_of_the_files_names_the_missing_ones(tmp_path, subfolder):
+    from tunelab.data import dataset_folder
+    from tunelab.errors import DataError
+
+    folder = tmp_path / "mnist" if subfolder else tmp_path
+    put_files(folder, "mnist", skip=1)  # all but the first: train-images-idx3-ubyte.gz
+    with pytest.raises(DataError) as info:
+        dataset_folder("mnist", tmp_path)
+    message = str(info.value)
+    assert message == (
+        f"mnist: {folder} holds some of the dataset's files but not train-images-idx3-ubyte.gz; "
+        "put it there too"
+    )
+    assert not cache_dir("mnist").exists()  # no download of the whole set was tried
+    put_files(folder, "mnist")
+    assert dataset_folder("mnist", tmp_path) == folder

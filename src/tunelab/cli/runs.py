@@ -53,11 +53,13 @@ def train(
     from tunelab.train.artifacts import save_run
     from tunelab.train.threads import set_threads
 
+    if device:  # said as the option it is, not as the train.device it overrides
+        resolve_device(device, "--device")
     overrides = list(set_ or []) + ([f"train.device={device}"] if device else [])
     cfg = load_run_config(config, overrides)
     if threads:
         set_threads(threads)
-    target = resolve_device(cfg.train.device)
+    target = resolve_device(cfg.train.device, f"{config}: train.device")
     splits = load_splits(cfg.data, device=target, data_dir=data_dir)
     folder = out_dir or Path("runs") / f"{config.stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     show = not quiet

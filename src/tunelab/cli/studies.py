@@ -56,12 +56,19 @@ def run(
         typer.Option(min=1, help="Worker processes on this machine (one per GPU where there are several)."),
     ] = 1,
     threads: ThreadsOption = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Start the study afresh: delete its trials in the storage and the trial folders, worker "
+            "logs and study.yaml in its output folder (else a study whose files and database disagree, "
+            "or that was made from another study file, is refused).",
+        ),
+    ] = False,
     quiet: QuietOption = False,
 ) -> None:
     """Run a study, or resume it: finished trials are kept, an interrupted one runs again."""
-    from tunelab.search import load_study_spec, open_study
-
-    handle = open_study(load_study_spec(study, set_ or []), storage, out_dir)
+    handle = _open(study, set_, storage, out_dir, device, data_dir, overwrite)
     if workers == 1:
         _work(handle, n_trials, timeout, data_dir, device, threads, quiet)
     else:
@@ -88,10 +95,26 @@ def worker(
     quiet: QuietOption = False,
 ) -> None:
     """Work on a study alongside other workers (on any machine) sharing its --storage."""
-    from tunelab.search import load_study_spec, open_study
-
-    handle = open_study(load_study_spec(study, set_ or []), storage, out_dir)
+    handle = _open(study, set_, storage, out_dir, device, data_dir)
     _work(handle, n_trials, timeout, data_dir, device, threads, quiet)
+
+
+def _open(
+    study: Path,
+    set_: list[str] | None,
+    storage: str | None,
+    out_dir: Path | None,
+    device: str | None,
+    data_dir: Path | None,
+    overwrite: bool = False,
+) -> Any:
+    """The study, opened once its file, the device and the data check out: a mistake writes nothing."""
+    from tunelab.search import load_study_spec, open_study
+    from tunelab.search.study import check_inputs
+
+    spec = load_study_spec(study, set_ or [])
+    check_inputs(spec, device, data_dir, str(study))
+    return open_study(spec, storage, out_dir, overwrite=overwrite)
 
 
 def _work(

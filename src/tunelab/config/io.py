@@ -125,8 +125,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "syntax error"
         raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
-    if data is None:
-        data = {}
+    if data is None:  # nothing but blank lines and comments: not a file of default settings
+        raise ConfigError(f"{path}: the file is empty; expected a mapping of settings")
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}: expected a mapping of settings at the top level, got {type(data).__name__}"

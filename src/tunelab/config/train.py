@@ -179,7 +179,16 @@ class TrainConfig(_Frozen):
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
-        base, _, index = value.partition(":")
-        if base not in ("auto", "cpu", "cuda", "mps") or (index and (base != "cuda" or not index.isdigit())):
-            raise ValueError(f"unknown device {value!r}; expected auto, cpu, cuda, cuda:N or mps")
-        return value
+        return check_device_name(value)
+
+
+def check_device_name(value: str) -> str:
+    """``value`` when it names a device (auto, cpu, cuda, cuda:N, mps), else a ValueError saying so.
+
+    Shared by ``train.device`` and ``--device``; whether the device is on this machine is
+    ``tunelab.train.device.resolve_device``'s to say.
+    """
+    base, _, index = value.partition(":")
+    if base not in ("auto", "cpu", "cuda", "mps") or (index and (base != "cuda" or not index.isdigit())):
+        raise ValueError(f"unknown device {value!r}; expected auto, cpu, cuda, cuda:N or mps")
+    return value

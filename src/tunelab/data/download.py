@@ -32,10 +32,25 @@ def cache_dir(name: str) -> Path:
     return Path(pooch.os_cache("tunelab")) / _folder(name)
 
 
+def given_folder(data_dir: str | Path | None = None) -> Path | None:
+    """``data_dir``, else ``$TUNELAB_DATA_DIR``, else None; one that is not a folder is a DataError."""
+    if data_dir is not None:
+        where = f"--data-dir {data_dir}"
+    else:
+        data_dir = os.environ.get(DATA_DIR_ENV) or None
+        where = f"{DATA_DIR_ENV}={data_dir}"
+    if data_dir is None:
+        return None
+    if not Path(data_dir).is_dir():
+        state = "not a folder" if Path(data_dir).exists() else "no such folder"
+        raise DataError(f"{where}: {state}; expected the folder holding the dataset files")
+    return Path(data_dir)
+
+
 def candidates(name: str, data_dir: str | Path | None = None) -> list[Path]:
     """The folders searched for ``name``'s files, in order."""
-    data_dir = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV) or None
-    folders = [Path(data_dir), Path(data_dir) / _folder(name)] if data_dir is not None else []
+    folder = given_folder(data_dir)
+    folders = [folder, folder / _folder(name)] if folder is not None else []
     return [*folders, cache_dir(name)]
 
 
@@ -52,6 +67,41 @@ def locate(name: str, data_dir: str | Path | None = None) -> Path | None:
         if all((folder / f.name).is_file() for f in info.files):
             return folder
     return None
+
+
+def dataset_folder(name: str, data_dir: str | Path | None = None, download: bool = True) -> Path | None:
+    """The folder holding all of ``name``'s files: found, else downloaded when ``download``.
+
+    None for a bundled dataset. A given folder (``data_dir``, ``$TUNELAB_DATA_DIR``, or its
+    ``<name>`` subfolder) that holds some of the files but not all is a DataError naming the missing
+    ones, not a download of the whole set; so is a given folder that does not exist.
+    """
+    info = get_info(name)
+    searched = candidates(name, data_dir)  # checks the given folder first, bundled or not
+    if info.bundled:
+        return None
+    folder = locate(name, data_dir)
+    if folder is not None:
+        return folder
+    for given in searched[:-1]:  # not the cache: a download there may have been cut short
+        missing = [f.name for f in info.files if not (given / f.name).is_file()]
+        if len(missing) < len(info.files):
+            them = "it" if len(missing) == 1 else "them"
+            raise DataError(
+                f"{name}: {given} holds some of the dataset's files but not {', '.join(missing)}; "
+                f"put {them} there too"
+            )
+    where = ", ".join(str(p) for p in searched)
+    if not download:
+        files = ", ".join(f.name for f in info.files)
+        raise DataError(
+            f"{name}: files not found ({files}) in {where}; pass --data-dir, set "
+            f"{DATA_DIR_ENV} or allow the download"
+        )
+    try:
+        return fetch(name)
+    except DataError as exc:  # say where we looked too: a mistyped --data-dir is the usual cause
+        raise DataError(f"{exc} (not found in {where} either)") from None
 
 
 def availability(name: str, data_dir: str | Path | None = None) -> str:

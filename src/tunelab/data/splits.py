@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 
 from tunelab.data.base import RawData
-from tunelab.data.download import candidates, fetch, locate
+from tunelab.data.download import dataset_folder
 from tunelab.data.local import load_local
 from tunelab.data.registry import DATASETS, get_info
-from tunelab.errors import ConfigError, DataError
+from tunelab.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
@@ -61,23 +61,8 @@ def load_raw(name: str, data_dir: str | Path | None = None, download: bool = Tru
 
     The arrays are shared between callers and marked read-only: copy before changing them.
     """
-    info = get_info(name)
-    folder = None
-    if not info.bundled:
-        folder = locate(name, data_dir)
-        searched = ", ".join(str(p) for p in candidates(name, data_dir))
-        if folder is None and not download:
-            files = ", ".join(f.name for f in info.files)
-            raise DataError(
-                f"{name}: files not found ({files}) in {searched}; pass --data-dir, set "
-                "TUNELAB_DATA_DIR or allow the download"
-            )
-        if folder is None:
-            try:
-                folder = fetch(name)
-            except DataError as exc:  # say where we looked too: a mistyped --data-dir is the usual cause
-                raise DataError(f"{exc} (not found in {searched} either)") from None
-        folder = folder.resolve()
+    folder = dataset_folder(name, data_dir, download)
+    folder = folder.resolve() if folder is not None else None
     return _read_cached(name, folder, _stamp(name, folder))
 
 

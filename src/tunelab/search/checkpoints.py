@@ -27,6 +27,11 @@ TABLE = sa.Table(
 )
 
 
+def create_table(eng: sa.Engine) -> None:
+    """Create the checkpoints table where it is missing (``open_storage`` does, under its schema lock)."""
+    _META.create_all(eng, checkfirst=True)
+
+
 class StorageCheckpointer:
     """The checkpoint of one seed of one trial; ``trial`` is the first number of a chain of retries."""
 
@@ -34,7 +39,7 @@ class StorageCheckpointer:
         self.engine, self.key = engine(url), {"study": study, "trial": trial, "seed": seed}
         # Short epochs would spend more time writing checkpoints than training: save at most this often.
         self.interval_s, self._last = interval_s, time.monotonic()
-        _META.create_all(self.engine, checkfirst=True)
+        create_table(self.engine)  # made already by open_storage; here for a storage opened otherwise
 
     def _where(self) -> Any:
         return sa.and_(*(TABLE.c[k] == v for k, v in self.key.items()))
@@ -64,3 +69,12 @@ def clear(url: str, study: str, trial: int) -> None:
         return
     with eng.begin() as conn:
         conn.execute(sa.delete(TABLE).where(TABLE.c.study == study, TABLE.c.trial == trial))
+
+
+def clear_study(url: str, study: str) -> None:
+    """Forget every checkpoint kept under the study name ``study``."""
+    eng = engine(url)
+    if not sa.inspect(eng).has_table(TABLE.name):
+        return
+    with eng.begin() as conn:
+        conn.execute(sa.delete(TABLE).where(TABLE.c.study == study))

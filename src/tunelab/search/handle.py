@@ -7,6 +7,7 @@ same study file; ``load_study`` opens an existing one for the commands that read
 from __future__ import annotations
 
 import contextlib
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,21 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial
 from pydantic import ValidationError
-from sqlalchemy.engine import make_url
 
 from tunelab.errors import ConfigError
+from tunelab.search.checkpoints import clear_study as clear_checkpoints
 from tunelab.search.pruners import make_pruner
 from tunelab.search.record import StudyRecord, set_study_attrs
 from tunelab.search.spec import StudySpec, load_study_spec
-from tunelab.search.storage import default_storage, mask, open_storage, study_lock
+from tunelab.search.storage import (
+    DamagedStorage,
+    default_storage,
+    mask,
+    open_storage,
+    sqlite_file,
+    study_lock,
+    without_password,
+)
 from tunelab.search.strategies import Stage, best_trial
 
 
@@ -58,22 +67,119 @@ def _differences(stored: dict[str, Any], spec: StudySpec) -> list[str]:
     """The top-level fields in which ``spec`` differs from the spec a study was made from.
 
     The stored spec is read by this version of tunelab first, so a setting added since (with its
-    default) is not a difference: a study made by an older tunelab can be resumed. Both are the spec
-    as written (``train.device: auto``, not the device a worker resolved it to), so a study resumed on
-    another machine is not refused.
+    default) is not a difference: a study made by an older tunelab can be resumed. The device is not
+    compared: where a study trains is not what it studies, as ``--device`` overrides it anyway, so
+    a study resumed on another machine, or with its ``train.device`` corrected, is not refused.
     """
     with contextlib.suppress(ValidationError):
         stored = _comparable(StudySpec.model_validate(stored))
-    return sorted(k for k, v in _comparable(spec).items() if stored.get(k) != v)
+
+    def what(raw: dict[str, Any]) -> dict[str, Any]:
+        train = {k: v for k, v in (raw.get("train") or {}).items() if k != "device"}
+        return raw | {"train": train}
+
+    stored, current = what(stored), what(_comparable(spec))
+    return sorted(k for k, v in current.items() if stored.get(k) != v)
 
 
-def open_study(spec: StudySpec, storage: str | None = None, out_dir: Path | None = None) -> StudyHandle:
-    """Create the study, or load it when it exists and was made from the same study file."""
+def result_trials(out_dir: Path) -> int:
+    """How many trials have result files (a run folder with its ``metrics.json``) in ``out_dir``."""
+    return len({path.parent.parent for path in out_dir.glob("trials/*/*/metrics.json")})
+
+
+# What ``tunelab run`` writes in a study's output folder, deleted by ``overwrite``.
+RUN_FILES = ("trials", "workers", "study.yaml")
+
+
+def open_study(
+    spec: StudySpec, storage: str | None = None, out_dir: Path | None = None, *, overwrite: bool = False
+) -> StudyHandle:
+    """Create the study, or load it when it exists and was made from the same study file.
+
+    Nothing is written before the storage answers: a bad URL, an unreachable server or a damaged
+    database leaves no output folder behind. The study's files and its database are checked against
+    each other: a storage that is empty or does not hold the study while ``out_dir`` holds trial
+    results (the database emptied, replaced or pointed elsewhere) is refused, and so is a study made
+    from a different study file. ``overwrite`` starts afresh instead: the study in the storage (its
+    trials and checkpoints), ``out_dir``'s trial folders, worker logs and study.yaml, and a damaged
+    default database file are deleted first.
+    """
     out_dir = Path(out_dir or Path("runs") / spec.name)
-    out_dir.mkdir(parents=True, exist_ok=True)
     url = storage or spec.storage or default_storage(out_dir)
-    rdb = open_storage(url, retries=spec.retries)
+    own_file = url == default_storage(out_dir)  # the study's own SQLite file, beside its results
+    results = result_trials(out_dir)
+    db = sqlite_file(url)
+    if db is not None and results and not overwrite and (not db.is_file() or db.stat().st_size == 0):
+        state = "is empty (0 bytes)" if db.is_file() else "is missing"
+        raise ConfigError(
+            f"storage {mask(url)}: the database file {state} while {out_dir / 'trials'} holds the "
+            f"results of {results} trials; restore the database from a backup, or start afresh with "
+            "tunelab run --overwrite (which deletes those results)"
+        )
+    if own_file:
+        out_dir.mkdir(parents=True, exist_ok=True)  # to hold the database: nothing else before it opens
+    rdb = _open_storage(url, spec, own_file and overwrite)
+    study = _create_or_load(spec, url, rdb, out_dir, results, overwrite)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # The default SQLite file is found beside study.yaml, so the folder can be moved or copied whole.
+    shown_url = None if own_file else without_password(url)
+    shown = spec.model_dump(mode="json") | {"storage": shown_url}
+    (out_dir / "study.yaml").write_text(yaml.safe_dump(shown, sort_keys=False), encoding="utf-8")
+    return StudyHandle(spec, study, url, out_dir, rdb)
+
+
+def _open_storage(url: str, spec: StudySpec, replace_damaged: bool) -> optuna.storages.RDBStorage:
+    """``open_storage``; with ``replace_damaged``, a damaged SQLite file is deleted and made anew."""
+    try:
+        return open_storage(url, retries=spec.retries)
+    except DamagedStorage:
+        db = sqlite_file(url)
+        if not replace_damaged or db is None:
+            raise
+        db.unlink()
+        return open_storage(url, retries=spec.retries)
+
+
+def _create_or_load(
+    spec: StudySpec,
+    url: str,
+    rdb: optuna.storages.RDBStorage,
+    out_dir: Path,
+    results: int,
+    overwrite: bool,
+) -> optuna.Study:
+    """Under the study lock: the study, created, loaded or (``overwrite``) made anew."""
     with study_lock(url, spec.name):
+        try:
+            rdb.get_study_id_from_name(spec.name)
+            exists = True
+        except KeyError:
+            exists = False
+        if exists and not overwrite:
+            stored = StudyRecord.from_study(optuna.load_study(study_name=spec.name, storage=rdb)).spec
+            if stored is not None and (changed := _differences(stored, spec)):
+                raise ConfigError(
+                    f"study {spec.name!r} in {mask(url)} was made from a different study file "
+                    f"({', '.join(changed)} differ); give it another name, or another --out or "
+                    "--storage, or start it afresh with tunelab run --overwrite"
+                )
+        elif results and not overwrite:
+            raise ConfigError(
+                f"storage {mask(url)} holds no study {spec.name!r}, but {out_dir / 'trials'} holds the "
+                f"results of {results} of its trials; give the --storage that holds it, or start "
+                "afresh with tunelab run --overwrite (which deletes those results)"
+            )
+        if overwrite:
+            if exists:
+                optuna.delete_study(study_name=spec.name, storage=rdb)
+            for name in RUN_FILES:
+                path = out_dir / name
+                if path.is_dir():
+                    shutil.rmtree(path)
+                elif path.exists():
+                    path.unlink()
+        if not exists or overwrite:  # a checkpoint left under this name is not this study's
+            clear_checkpoints(url, spec.name)
         study = optuna.create_study(
             study_name=spec.name,
             storage=rdb,
@@ -81,19 +187,9 @@ def open_study(spec: StudySpec, storage: str | None = None, out_dir: Path | None
             pruner=make_pruner(spec),
             load_if_exists=True,
         )
-        stored = StudyRecord.from_study(study).spec
-        if stored is None:  # the provenance is the first worker's, with the device it resolved
+        if StudyRecord.from_study(study).spec is None:  # the provenance is the first worker's
             set_study_attrs(study, spec=_comparable(spec))
-        elif changed := _differences(stored, spec):
-            raise ConfigError(
-                f"study {spec.name!r} in {mask(url)} was made from a different study file "
-                f"({', '.join(changed)} differ); give it another name, or another --out or --storage"
-            )
-    # The default SQLite file is found beside study.yaml, so the folder can be moved or copied whole.
-    shown_url = None if url == default_storage(out_dir) else _without_password(url)
-    shown = spec.model_dump(mode="json") | {"storage": shown_url}
-    (out_dir / "study.yaml").write_text(yaml.safe_dump(shown, sort_keys=False), encoding="utf-8")
-    return StudyHandle(spec, study, url, out_dir, rdb)
+    return study
 
 
 def load_study(where: str | Path, storage: str | None = None) -> StudyHandle:
@@ -115,15 +211,13 @@ def load_study(where: str | Path, storage: str | None = None) -> StudyHandle:
 
 def attach_study(spec: StudySpec, url: str, out_dir: Path) -> StudyHandle:
     """Open the existing study of ``spec`` in ``url``, its files in ``out_dir`` (which it leaves as is)."""
+    db = sqlite_file(url)
+    if db is not None and (not db.is_file() or db.stat().st_size == 0):  # opening would make one
+        state = "is empty (0 bytes)" if db.is_file() else "does not exist"
+        raise ConfigError(f"no study {spec.name!r} in {mask(url)}: the database file {state}")
     rdb = open_storage(url, retries=spec.retries)
     try:
         study = optuna.load_study(study_name=spec.name, storage=rdb, pruner=make_pruner(spec))
     except KeyError:
         raise ConfigError(f"no study {spec.name!r} in {mask(url)}; run it first with tunelab run") from None
     return StudyHandle(spec, study, url, out_dir, rdb)
-
-
-def _without_password(url: str) -> str:
-    with contextlib.suppress(Exception):
-        return make_url(url).set(password=None).render_as_string(hide_password=False)
-    return url

@@ -22,6 +22,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
+from tunelab.data import dataset_folder
 from tunelab.errors import ConfigError, TunelabError
 from tunelab.provenance import provenance
 from tunelab.search.checkpoints import clear as clear_checkpoints
@@ -41,6 +42,7 @@ __all__ = [
     "StudyHandle",
     "StudyResult",
     "Worker",
+    "check_inputs",
     "counted",
     "load_study",
     "open_study",
@@ -73,7 +75,7 @@ class Worker:
         self.n_trials = n_trials or self.spec.budget.n_trials
         self.timeout = timeout or self.spec.budget.timeout
         # The one place the device is resolved; everything below is given the result.
-        self.device = str(resolve_device(device or self.spec.train.device))
+        self.device = str(resolve_device(*_device_and_source(self.spec, device)))
         self.observer = observer or Observer()
         self.provenance = provenance(self.device)
         self.store = TrialStore(handle.study, handle.storage)
@@ -143,6 +145,26 @@ class Worker:
             self.observer.trial_finished(item.trial.number, item.outcome, sum(map(counted, trials)), best)
 
 
+def _device_and_source(spec: StudySpec, device: str | None, source: str = "") -> tuple[str, str]:
+    """The device a worker trains on, and where it was given (for the error if it is not here)."""
+    if device:
+        return device, "--device"
+    return spec.train.device, f"{source}: train.device" if source else "train.device"
+
+
+def check_inputs(
+    spec: StudySpec, device: str | None = None, data_dir: Path | None = None, source: str = ""
+) -> None:
+    """Check what a worker needs before its study is opened, so that a mistake leaves nothing written.
+
+    The device (``device``, else the study file's ``train.device``; ``source`` names that file) must
+    be on this machine, and the study's data files must be found in ``data_dir`` (or downloaded);
+    reading them is the worker's.
+    """
+    resolve_device(*_device_and_source(spec, device, source))
+    dataset_folder(spec.run_config({}, "study").data.name, data_dir)
+
+
 # ------------------------------------------------------------------------------------------ results
 @dataclass
 class StudyResult:
@@ -179,6 +201,7 @@ def run_study(
     observer: Observer | None = None,
     models: Mapping[str, Callable[..., Any]] | None = None,
     workers: int = 1,
+    overwrite: bool = False,
 ) -> StudyResult:
     """Run (or resume) a study from a study file, a mapping or a :class:`StudySpec`.
 
@@ -186,7 +209,9 @@ def run_study(
     **params)``; see :func:`tunelab.models.register`), so the study's ``model.kind`` can name them.
     ``workers`` > 1 runs that many worker processes on this machine, as ``tunelab run --workers``;
     they import this process's registered factories by module and name (a script's own, without
-    its ``if __name__ == "__main__":`` block, which should hold this call).
+    its ``if __name__ == "__main__":`` block, which should hold this call). ``overwrite``: start
+    afresh, deleting the study's earlier trials and result files (see
+    :func:`~tunelab.search.handle.open_study`).
     """
     from tunelab.models import register
     from tunelab.models.factory import loading_script
@@ -206,7 +231,9 @@ def run_study(
         spec = validate_study_spec(study)
     else:
         spec = load_study_spec(study, overrides)
-    handle = open_study(spec, storage, Path(out) if out else None)
+    source = "" if isinstance(study, StudySpec | Mapping) else str(study)
+    check_inputs(spec, device, Path(data_dir) if data_dir else None, source)
+    handle = open_study(spec, storage, Path(out) if out else None, overwrite=overwrite)
     if workers > 1:
         from tunelab.search.workers import WorkerSettings, run_local_workers
 

@@ -4,19 +4,45 @@ from __future__ import annotations
 
 import torch
 
+from tunelab.config.train import check_device_name
+from tunelab.errors import ConfigError
 from tunelab.train.allocator import keep_freed_memory
 from tunelab.train.threads import cap_threads
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+def resolve_device(name: str = "auto", source: str = "train.device") -> torch.device:
+    """The device ``name`` names, on this machine; ``auto`` picks cuda, then mps, then cpu.
+
+    A name that is not a device, or a device this machine lacks, is a ConfigError naming ``source``
+    (the field or option it came from), before anything is written or trained.
+    """
+    try:
+        check_device_name(name)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if _mps() else torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(
+                f"{source}: {name} is not available here (PyTorch sees no CUDA device); expected auto or cpu"
+            )
+        if device.index is not None and device.index >= count:
+            raise ConfigError(
+                f"{source}: {name} is not available here (PyTorch sees {count} CUDA "
+                f"device{'s' if count > 1 else ''}: cuda:0 to cuda:{count - 1}); expected one of those"
+            )
+    if device.type == "mps" and not _mps():
+        raise ConfigError(f"{source}: mps is not available here (no Apple GPU); expected auto or cpu")
+    return device
+
+
+def _mps() -> bool:
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
 
 
 def prepare_device(device: torch.device) -> None:
