@@ -29,6 +29,12 @@ SetOption = Annotated[
 ]
 DeviceOption = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1, mps.", show_default=False)]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress.")]
+RetryFailedOption = Annotated[
+    bool,
+    typer.Option("--retry-failed", help="Also run again the planned points that failed retries + 1 times."),
+]
+EXIT_SHORT = 3
+"""Exit code of ``run`` and ``worker`` when the study ended with failed or unfinished planned points."""
 
 
 @app.command()
@@ -47,20 +53,26 @@ def run(
         typer.Option(min=1, help="Worker processes on this machine (one per GPU where there are several)."),
     ] = 1,
     quiet: QuietOption = False,
+    retry_failed: RetryFailedOption = False,
 ) -> None:
-    """Run a study, or resume it: finished trials are kept, an interrupted one runs again."""
+    """Run a study, or resume it: finished trials are kept, unfinished planned work runs again.
+
+    Exit code 0 when the plan or budget was met, 3 when planned points failed or did not finish.
+    """
     from tunelab.search import load_study_spec, open_study
 
     handle = open_study(load_study_spec(study, set_ or []), storage, out_dir)
+    problems: list[str] = []
     if workers == 1:
-        _work(handle, n_trials, timeout, data_dir, device, None, quiet)
+        _work(handle, n_trials, timeout, data_dir, device, None, quiet, retry_failed)
     else:
         from tunelab.search.workers import WorkerSettings, run_local_workers
 
         settings = WorkerSettings(n_trials, timeout, data_dir)
         with StudyProgress(enabled=not quiet) as progress:
-            run_local_workers(handle, workers, settings, device, progress)
+            problems = run_local_workers(handle, workers, settings, device, progress, retry_failed)
     _print_status(handle)
+    _finish(handle, finished=len(problems) < workers, problems=problems)
 
 
 @app.command()
@@ -78,12 +90,26 @@ def worker(
         int | None, typer.Option(min=1, help="CPU threads for training.", show_default=False)
     ] = None,
     quiet: QuietOption = False,
+    retry_failed: RetryFailedOption = False,
 ) -> None:
     """Work on a study alongside other workers (on any machine) sharing its --storage."""
     from tunelab.search import load_study_spec, open_study
 
     handle = open_study(load_study_spec(study, set_ or []), storage, out_dir)
-    _work(handle, n_trials, timeout, data_dir, device, threads, quiet)
+    _work(handle, n_trials, timeout, data_dir, device, threads, quiet, retry_failed)
+    _finish(handle, finished=True, problems=[])
+
+
+def _finish(handle: Any, finished: bool, problems: list[str]) -> None:
+    """Say how workers ended; exit 3 with one last line when the study lacks planned points."""
+    from tunelab.search.plan import shortfall
+
+    for problem in problems:
+        err.print(f"warning: {problem}", highlight=False)
+    short = shortfall(handle.study, finished=finished)
+    if short:
+        err.print(f"[bold red]incomplete:[/] {short.message()}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_SHORT)
 
 
 def _work(
@@ -94,6 +120,7 @@ def _work(
     device: str | None,
     threads: int | None,
     quiet: bool,
+    retry_failed: bool = False,
 ) -> None:
     from tunelab.search.study import Worker, counted
 
@@ -111,6 +138,7 @@ def _work(
                 device=device,
                 # Observer's methods, not its class: the CLI imports no study code until a command runs
                 observer=progress,  # type: ignore[arg-type]
+                retry_failed=retry_failed,
             ).run()
         except KeyboardInterrupt:
             progress.close()
@@ -143,7 +171,7 @@ class StudyProgress:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def started(self, spec: Any, storage: str, done: int, budget: int | None) -> None:
+    def started(self, spec: Any, storage: str, done: int, budget: int | None, redo: Any = None) -> None:
         self.metric, self.budget = spec.objective.metric, budget
         if not self.enabled:
             return
@@ -151,6 +179,11 @@ class StudyProgress:
             f"study [bold]{spec.name}[/] · {spec.strategy.name} · {storage} · {done} trials already done",
             highlight=False,
         )
+        if redo:
+            line = f"to do first: {redo.resumed} resumed, {redo.retried} retried, {redo.new} new"
+            if redo.failed:
+                line += f" · {redo.failed} failed points left as they are (--retry-failed runs them)"
+            err.print(line, highlight=False)
         if err.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
