@@ -122,7 +122,7 @@ def _work(
     quiet: bool,
     retry_failed: bool = False,
 ) -> None:
-    from tunelab.search.study import Worker, counted
+    from tunelab.search.study import Worker, done_trials
 
     if threads:
         import torch
@@ -142,7 +142,7 @@ def _work(
             ).run()
         except KeyboardInterrupt:
             progress.close()
-            done = sum(map(counted, handle.study.get_trials(deepcopy=False)))
+            done = len(done_trials(handle.study.get_trials(deepcopy=False)))
             err.print(
                 f"interrupted: {done} finished trials are kept in {handle.storage_shown}; "
                 "run the same command to resume",

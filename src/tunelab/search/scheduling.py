@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,6 +42,14 @@ def counted(trial: FrozenTrial) -> bool:
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
     return TrialRecord.from_trial(trial).gave_up(trial)
+
+
+def done_trials(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
+    """The trials that count towards the budget: :func:`counted`, less the final failures whose
+    point ``--retry-failed`` ran again (they are in a later trial's chain of retries)."""
+    trials = list(trials)
+    rerun = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+    return [t for t in trials if counted(t) and t.number not in rerun]
 
 
 def padding(setting: bool | str, device: str) -> Padding:
@@ -139,7 +147,7 @@ class Schedule:
         if stage.planned:
             return "wait"  # the rest run elsewhere; one may fail and come back
         mine = [t for t in trials if _stage_of(t) == index]
-        started = sum(counted(t) or t.state == TrialState.RUNNING for t in mine)
+        started = len(done_trials(mine)) + sum(t.state == TrialState.RUNNING for t in mine)
         if stage.n_trials is not None and started >= stage.n_trials:
             return "wait"  # the next stage needs this one's results
         return "ask"
@@ -148,7 +156,8 @@ class Schedule:
         """Whether the search's trial budget is used up (final-stage trials do not count)."""
         if self.n_trials is None:
             return False
-        busy = sum((counted(t) or t.state == TrialState.RUNNING) and not is_final(t) for t in trials)
+        running = [t for t in trials if t.state == TrialState.RUNNING]
+        busy = sum(not is_final(t) for t in done_trials(trials) + running)
         return busy >= self.n_trials
 
     def _batchable(self, own: tuple[int, Stage], batch: list[Prepared], trials: list[FrozenTrial]) -> bool:
@@ -190,7 +199,7 @@ class Schedule:
             if stage.n_trials is None and not stage.planned:
                 if pending or not self._spent(trials):
                     return index, stage  # open-ended: runs until the study's budget
-            elif pending or (not stage.planned and sum(map(counted, mine)) < (stage.n_trials or 0)):
+            elif pending or (not stage.planned and len(done_trials(mine)) < (stage.n_trials or 0)):
                 return index, stage
             earlier = [i for t in trials if t.state in PENDING and (i := _stage_of(t)) is not None]
             if earlier and min(earlier) < index:

@@ -30,7 +30,7 @@ from tunelab.search.handle import StudyHandle, load_study, open_study
 from tunelab.search.plan import Shortfall, repair, shortfall
 from tunelab.search.record import StudyRecord, set_study_attrs
 from tunelab.search.results import trials_dataframe
-from tunelab.search.scheduling import Schedule, counted, recover
+from tunelab.search.scheduling import Schedule, counted, done_trials, recover
 from tunelab.search.spec import StudySpec, load_study_spec, validate_study_spec
 from tunelab.search.storage import study_lock
 from tunelab.search.strategies import Stage, best_trial
@@ -43,6 +43,7 @@ __all__ = [
     "StudyResult",
     "Worker",
     "counted",
+    "done_trials",
     "load_study",
     "open_study",
     "run_study",
@@ -105,7 +106,7 @@ class Worker:
         with study_lock(self.handle.url, self.spec.name):
             recover(self.store)
             redo = repair(self.store, self.retry_failed)
-        done = sum(map(counted, self.study.get_trials(deepcopy=False)))
+        done = len(done_trials(self.study.get_trials(deepcopy=False)))
         self.observer.started(self.spec, self.handle.storage_shown, done, self.n_trials, redo)
         start = time.monotonic()
         while self.timeout is None or time.monotonic() - start < self.timeout:
@@ -147,7 +148,7 @@ class Worker:
         best = best_trial(trials, self.spec)
         for item in batch:
             assert item.outcome is not None
-            self.observer.trial_finished(item.trial.number, item.outcome, sum(map(counted, trials)), best)
+            self.observer.trial_finished(item.trial.number, item.outcome, len(done_trials(trials)), best)
 
 
 # ------------------------------------------------------------------------------------------ results

@@ -30,7 +30,7 @@ from tunelab.search.execution import TrialOutcome
 from tunelab.search.handle import StudyHandle
 from tunelab.search.plan import repair
 from tunelab.search.record import TrialRecord
-from tunelab.search.scheduling import counted, recover
+from tunelab.search.scheduling import counted, done_trials, recover
 from tunelab.search.storage import study_lock
 from tunelab.search.trial_store import TrialStore
 from tunelab.search.worker_main import WorkerJob
@@ -92,7 +92,7 @@ def run_local_workers(
             procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log))
     trials = handle.study.get_trials(deepcopy=False)
     budget = settings.n_trials or handle.spec.budget.n_trials
-    observer.started(handle.spec, handle.storage_shown, sum(map(counted, trials)), budget, redo)
+    observer.started(handle.spec, handle.storage_shown, len(done_trials(trials)), budget, redo)
     seen: set[int] = set()
     dead: set[int] = set()
     try:
@@ -154,7 +154,7 @@ def _last_line(log: Path) -> str:
 
 def _report(handle: StudyHandle, observer: Any, seen: set[int]) -> None:
     trials = handle.study.get_trials(deepcopy=False)
-    done = sum(map(counted, trials))
+    done = len(done_trials(trials))
     for trial in trials:
         if counted(trial) and trial.number not in seen:
             seen.add(trial.number)
