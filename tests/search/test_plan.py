@@ -137,6 +137,21 @@ def test_retry_failed_runs_a_failed_point_again(tmp_path, monkeypatch):
     assert len(done_trials(result.study.get_trials())) == 2  # the failure run again no longer counts
 
 
+def test_retry_failed_runs_a_point_of_the_search_after_the_final_stage(tmp_path, monkeypatch):
+    spec = grid(retries=0, final={"top": 1, "seeds": 2})
+    broken = Breaks(monkeypatch, 0.01, RuntimeError("boom"))
+    run_study(spec, out=tmp_path)
+    broken.left = 0
+    result = run_study(spec, out=tmp_path, retry_failed=True)
+    trials = result.study.get_trials()
+    records = {t.number: TrialRecord.from_trial(t) for t in trials}
+    again = trials[-1]  # the failed grid point, run after the final stage, in its own stage
+    assert again.state == TrialState.COMPLETE and again.params == {"train.optimizer.lr": 0.01}
+    assert (records[again.number].stage, records[again.number].stage_name) == (0, "grid")
+    assert [r.stage_name for r in records.values()].count("final") == 1  # the final stage ran once
+    assert not result.shortfall
+
+
 def test_a_study_made_before_stages_kept_their_points_finds_them_in_its_trials(tmp_path):
     result = run_study(grid(), out=tmp_path)
     raws = StudyRecord.from_study(result.study).stages

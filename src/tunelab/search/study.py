@@ -129,21 +129,23 @@ class Worker:
             for beat in heartbeats:
                 beat.__enter__()
             self.executor.run(batch)
+            # Told under the lock, so that a failed trial is queued again in the same turn, and with
+            # the heartbeats still on, so that waiting for the lock cannot make them look stale.
+            with study_lock(self.handle.url, self.spec.name):
+                for item in batch:
+                    # before the tell: a retry it queues may soon be checkpointing under the same chain
+                    chain = self.store.first_of_chain(item.trial.number)
+                    clear_checkpoints(self.handle.url, self.spec.name, chain)
+                    self.schedule.tell(item)
         except (KeyboardInterrupt, SystemExit, TunelabError) as exc:
             reason = "an input error" if isinstance(exc, TunelabError) else "the user"
             with study_lock(self.handle.url, self.spec.name):
-                for item in batch:  # none is told yet: all run again
+                for item in batch:  # those not told yet run again
                     self.store.fail(item.trial.number, "interrupted", f"stopped by {reason}")
             raise
         finally:
             for beat in heartbeats:
                 beat.__exit__()
-        with study_lock(self.handle.url, self.spec.name):  # a failed trial is queued again in this turn
-            for item in batch:
-                # before the tell: a retry it queues may soon be checkpointing under the same chain
-                chain = self.store.first_of_chain(item.trial.number)
-                clear_checkpoints(self.handle.url, self.spec.name, chain)
-                self.schedule.tell(item)
         trials = self.study.get_trials(deepcopy=False)
         best = best_trial(trials, self.spec)
         for item in batch:
