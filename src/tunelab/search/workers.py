@@ -122,7 +122,11 @@ def run_local_workers(
             _last_line(log_path) or f"worker {first} exited with code {procs[first].returncode}, no message"
         )
         raise TunelabError(f"{len(failed)} of {k} workers failed: {message} (see {log_path})")
-    return [_death(i, procs[i].pid, procs[i].returncode) for i in failed]
+    problems = []
+    for i in failed:
+        said = _last_line(logs / f"worker-{i}.log") if procs[i].returncode > 0 else ""
+        problems.append(_death(i, procs[i].pid, procs[i].returncode) + (f": {said}" if said else ""))
+    return problems
 
 
 def _death(i: int, pid: int, code: int) -> str:
