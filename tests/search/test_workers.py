@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -134,3 +135,37 @@ def test_a_killed_worker_is_seen_at_once_and_the_study_decides_the_exit_code(tmp
         if backend == "postgresql":
             with contextlib.suppress(KeyError):
                 optuna.delete_study(study_name=name, storage=PG_URL)
+
+
+class Killed:
+    """A worker process that was killed: it ran as ``pid``."""
+
+    returncode = -signal.SIGKILL
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def poll(self):
+        return self.returncode
+
+
+def test_the_parent_fails_a_killed_workers_trials_at_once_and_the_study_is_unfinished(tmp_path, monkeypatch):
+    from tunelab.search.plan import shortfall
+    from tunelab.search.record import TrialRecord, set_trial_attrs
+
+    monkeypatch.setattr(workers_module, "POLL_S", 0.0)
+    handle = open_study(load_study_spec(GRID, ["train.epochs=1"]), out_dir=tmp_path / "out")
+    trial = handle.study.ask()  # as a worker would: running, with its host and pid
+    # this process's pid: alive to every other check, so only the parent's own can fail it
+    worker = {"host": socket.gethostname(), "pid": os.getpid()}
+    set_trial_attrs(trial, stage=0, outcome="running", worker=worker)
+    monkeypatch.setattr(workers_module.subprocess, "Popen", lambda *args, **kwargs: Killed(os.getpid()))
+    problems = workers_module.run_local_workers(handle, 1, workers_module.WorkerSettings(), "cpu", Quiet())
+    assert problems == [f"worker 0 (pid {os.getpid()}) was killed by SIGKILL"]
+    failed = handle.study.get_trials()[trial.number]
+    record = TrialRecord.from_trial(failed)
+    assert failed.state == TrialState.FAIL and record.outcome == "worker_died"
+    assert record.reason == problems[0]
+    assert [t.state for t in handle.study.get_trials()].count(TrialState.WAITING) == 1  # queued again
+    short = shortfall(handle.study, finished=False)
+    assert short and short.message() == "the study did not finish; run again to resume"
