@@ -104,7 +104,7 @@ def test_status_is_the_outcome_else_the_optuna_state(study):
     study.tell(diverged, state=TrialState.FAIL)
     statuses = [TrialRecord.from_trial(t).status(t) for t in study.get_trials(deepcopy=False)]
     assert statuses == ["pruned", "fail", "diverged"]
-    assert "diverged" in record.FINAL_FAILURES
+    assert "diverged" in record.FAILURES and "worker_died" in record.DEATHS
 
 
 def test_unknown_field_names_raise_type_error_and_write_nothing(study):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -45,15 +47,16 @@ def command(out: Path, settings: list[str] = SLOW) -> list[str]:
     ]
 
 
-def start(out: Path) -> tuple[subprocess.Popen[str], list[str]]:
-    cmd = command(out)
+def start(out: Path, settings: list[str] = SLOW) -> tuple[subprocess.Popen[str], list[str]]:
+    cmd = command(out, settings)
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=ENV)
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True).start()
     return proc, lines
 
 
-def wait_for(lines: list[str], predicate, timeout: float = 120.0) -> None:
+def wait_for(lines: list[str], predicate, timeout: float = 300.0) -> None:
+    """Poll until ``predicate(lines)`` holds; the deadline only stops a test that would hang."""
     deadline = time.monotonic() + timeout
     while not predicate(lines):
         assert time.monotonic() < deadline, "".join(lines)
@@ -77,15 +80,16 @@ def finished_points(out: Path) -> list[tuple]:
 def test_stop_midway_then_resume(tmp_path, sig):
     proc, lines = start(tmp_path)
     wait_for(lines, inside_a_trial_after_two)
-    time.sleep(0.3)
+    # ...and that third trial has checkpointed an epoch (the finished ones' checkpoints are gone)
+    wait_for(lines, lambda _: any(epoch >= 1 for epoch in checkpointed_epochs(tmp_path)))
     proc.send_signal(sig)
-    code = proc.wait(timeout=60)
+    code = proc.wait(timeout=120)
     before = finished_points(tmp_path)
     assert len(before) >= 2
     interrupted = [t for t in load_study(tmp_path).study.get_trials() if t.state == TrialState.RUNNING]
     if sig == signal.SIGINT:
         assert code == 130
-        wait_for(lines, lambda ls: any("run the same command to resume" in line for line in ls), 10)
+        wait_for(lines, lambda ls: any("run the same command to resume" in line for line in ls))
         failed = load_study(tmp_path).study.get_trials(states=(TrialState.FAIL,))
         assert [t.user_attrs["tunelab.outcome"] for t in failed] == ["interrupted"]
         assert not interrupted
@@ -145,3 +149,28 @@ def test_a_killed_population_resumes_each_member_from_its_checkpoint(tmp_path):
         assert run["resumed_from"] >= 2
         assert run["history"]["resumed"][run["resumed_from"]] == 1.0
         assert run["history"]["epoch"] == list(range(1, 21))
+
+
+@pytest.mark.slow
+def test_a_grid_killed_more_times_than_retries_before_any_checkpoint_completes_every_point_once(tmp_path):
+    # Populations of 4 (one per batch size), no checkpoint ever (a long interval), no retries: each
+    # kill lands inside a trial, and points die more often than retries would have allowed.
+    settings = ["train.epochs=2", "retries=0", "checkpoint_interval_s=1000"]
+    cmd = command(tmp_path, [arg for setting in settings for arg in ("--set", setting)])
+    for _ in range(3):
+        proc, lines = start(tmp_path, [arg for setting in settings for arg in ("--set", setting)])
+        wait_for(lines, lambda ls: any(line.startswith("trial ") and "(grid)" in line for line in ls))
+        proc.send_signal(signal.SIGKILL)  # its trials are running in the storage: it printed them
+        assert proc.wait(timeout=120) == -signal.SIGKILL
+    assert checkpointed_epochs(tmp_path) == []  # every kill came before any checkpoint
+
+    done = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"to do first: \d+ resumed, 0 retried, 0 new", done.stderr), done.stderr
+    points = finished_points(tmp_path)
+    assert len(points) == len(set(points)) == 8  # every grid point complete, exactly once
+    trials = load_study(tmp_path).study.get_trials()
+    died = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(died) == 12 and {t.user_attrs["tunelab.outcome"] for t in died} == {"worker_died"}
+    deaths = Counter(tuple(sorted(t.params.items())) for t in died)
+    assert max(deaths.values()) == 2  # more than retries (0): deaths are not failures

@@ -38,6 +38,12 @@ ThreadsOption = Annotated[
         show_default=False,
     ),
 ]
+RetryFailedOption = Annotated[
+    bool,
+    typer.Option("--retry-failed", help="Also run again the planned points that failed retries + 1 times."),
+]
+EXIT_SHORT = 3
+"""Exit code of ``run`` and ``worker`` when the study ended with failed or unfinished planned points."""
 
 
 @app.command()
@@ -66,18 +72,24 @@ def run(
         ),
     ] = False,
     quiet: QuietOption = False,
+    retry_failed: RetryFailedOption = False,
 ) -> None:
-    """Run a study, or resume it: finished trials are kept, an interrupted one runs again."""
+    """Run a study, or resume it: finished trials are kept, unfinished planned work runs again.
+
+    Exit code 0 when the plan or budget was met, 3 when planned points failed or did not finish.
+    """
     handle = _open(study, set_, storage, out_dir, device, data_dir, overwrite)
+    problems: list[str] = []
     if workers == 1:
-        _work(handle, n_trials, timeout, data_dir, device, threads, quiet)
+        _work(handle, n_trials, timeout, data_dir, device, threads, quiet, retry_failed)
     else:
         from tunelab.search.workers import WorkerSettings, run_local_workers
 
         settings = WorkerSettings(n_trials, timeout, data_dir)
         with StudyProgress(enabled=not quiet) as progress:
-            run_local_workers(handle, workers, settings, device, progress, threads)
+            problems = run_local_workers(handle, workers, settings, device, progress, threads, retry_failed)
     _print_status(handle)
+    _finish(handle, finished=len(problems) < workers, problems=problems)
 
 
 @app.command()
@@ -93,10 +105,24 @@ def worker(
     device: DeviceOption = None,
     threads: ThreadsOption = None,
     quiet: QuietOption = False,
+    retry_failed: RetryFailedOption = False,
 ) -> None:
     """Work on a study alongside other workers (on any machine) sharing its --storage."""
     handle = _open(study, set_, storage, out_dir, device, data_dir)
-    _work(handle, n_trials, timeout, data_dir, device, threads, quiet)
+    _work(handle, n_trials, timeout, data_dir, device, threads, quiet, retry_failed)
+    _finish(handle, finished=True, problems=[])
+
+
+def _finish(handle: Any, finished: bool, problems: list[str]) -> None:
+    """Say how workers ended; exit 3 with one last line when the study lacks planned points."""
+    from tunelab.search.plan import shortfall
+
+    for problem in problems:
+        err.print(f"warning: {problem}", highlight=False)
+    short = shortfall(handle.study, finished=finished)
+    if short:
+        err.print(f"[bold red]incomplete:[/] {short.message()}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_SHORT)
 
 
 def _open(
@@ -125,8 +151,9 @@ def _work(
     device: str | None,
     threads: int | None,
     quiet: bool,
+    retry_failed: bool = False,
 ) -> None:
-    from tunelab.search.study import Worker, counted
+    from tunelab.search.study import Worker, done_trials
 
     if threads:
         from tunelab.train.threads import set_threads
@@ -142,10 +169,11 @@ def _work(
                 device=device,
                 # Observer's methods, not its class: the CLI imports no study code until a command runs
                 observer=progress,  # type: ignore[arg-type]
+                retry_failed=retry_failed,
             ).run()
         except KeyboardInterrupt:
             progress.close()
-            done = sum(map(counted, handle.study.get_trials(deepcopy=False)))
+            done = len(done_trials(handle.study.get_trials(deepcopy=False)))
             err.print(
                 f"interrupted: {done} finished trials are kept in {handle.storage_shown}; "
                 "run the same command to resume",
@@ -174,7 +202,7 @@ class StudyProgress:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def started(self, spec: Any, storage: str, done: int, budget: int | None) -> None:
+    def started(self, spec: Any, storage: str, done: int, budget: int | None, redo: Any = None) -> None:
         self.metric, self.budget = spec.objective.metric, budget
         if not self.enabled:
             return
@@ -182,6 +210,11 @@ class StudyProgress:
             f"study [bold]{spec.name}[/] · {spec.strategy.name} · {storage} · {done} trials already done",
             highlight=False,
         )
+        if redo:
+            line = f"to do first: {redo.resumed} resumed, {redo.retried} retried, {redo.new} new"
+            if redo.failed:
+                line += f" · {redo.failed} failed points left as they are (--retry-failed runs them)"
+            err.print(line, highlight=False)
         if err.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

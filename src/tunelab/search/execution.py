@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import torch
@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial
 
 from tunelab.config import CustomModelConfig, DataConfig, RunConfig
 from tunelab.data import Splits, load_splits
-from tunelab.errors import ModelError
+from tunelab.errors import ModelError, TunelabError
 from tunelab.models import build_model
 from tunelab.search.checkpoints import StorageCheckpointer
 from tunelab.search.record import RUN_SCALARS, StudyRecord, set_study_attrs
@@ -36,11 +36,16 @@ from tunelab.train.checkpoint import Checkpointer
 from tunelab.train.engines.population import stacking_problem
 from tunelab.train.population import train_population
 
+if TYPE_CHECKING:
+    from tunelab.search.plan import Redo
+
 
 class Observer:
     """What a study reports while it runs (the CLI draws it); every method may be left as is."""
 
-    def started(self, spec: StudySpec, storage: str, done: int, budget: int | None) -> None: ...
+    def started(
+        self, spec: StudySpec, storage: str, done: int, budget: int | None, redo: Redo | None = None
+    ) -> None: ...
 
     def trial_started(self, number: int, stage: str, params: Mapping[str, Any]) -> None: ...
 
@@ -55,7 +60,7 @@ class Observer:
 class TrialOutcome:
     """What a trial produced: one record per seed and the aggregate the objective is read from."""
 
-    outcome: str  # completed | pruned | diverged | invalid | error
+    outcome: str  # completed | pruned | diverged | invalid | error (record.FAILURES: failed by itself)
     reason: str | None = None
     runs: list[dict[str, Any]] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)  # mean, and <name>_std, <name>_ci95
@@ -302,7 +307,9 @@ class Executor:
             )
         except ModelError as exc:  # a factory refuses this trial's settings: the study goes on
             return [TrialOutcome("error", str(exc)) for _ in items]
-        except (RuntimeError, ValueError) as exc:  # e.g. a network too deep for the image size
+        except TunelabError:
+            raise  # bad input (a data file): the run stops, and the trials run again once it is fixed
+        except Exception as exc:  # the trials failed by themselves: out of memory, a network too deep
             reason = f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}"
             return [TrialOutcome("error", reason) for _ in items]
 

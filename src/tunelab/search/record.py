@@ -10,10 +10,10 @@ study) reads as a record with ``external`` true.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from tunelab.train.metrics import SCALAR_METRICS
 
@@ -26,8 +26,11 @@ RUN_SCALARS = (*SPLIT_METRICS, "train_time_s", "epochs")
 PER_EPOCH_METRICS = ("val_accuracy", "val_loss")
 """Metrics recorded after every epoch: what a pruner and early stopping can follow."""
 OBJECTIVE_METRICS = ("val_accuracy", "val_loss", "val_f1", "test_accuracy", "test_loss", "test_f1")
-# Outcomes that count towards the budget; "interrupted" and "worker_died" trials are run again.
-FINAL_FAILURES = ("diverged", "invalid", "error")
+FAILURES = ("diverged", "invalid", "error")
+"""A trial that failed by itself: run again until it has failed ``retries + 1`` times (``invalid``,
+whose configuration cannot be built, never), then final and counted towards the budget."""
+DEATHS = ("interrupted", "worker_died")
+"""A trial whose process was stopped or died (killed, Ctrl-C, heartbeat lost): always run again."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class TrialRecord:
     stage: int | None = None  # index of the stage that made it
     stage_name: str | None = None
     final: bool = False  # a configuration trained again on fresh seeds after the search
-    outcome: str | None = None  # running, completed, pruned, diverged, invalid, error, interrupted, ...
+    outcome: str | None = None  # running, completed, pruned, FAILURES or DEATHS
     reason: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)  # the run file's settings it changed
     seeds: list[int] = field(default_factory=list)
@@ -45,10 +48,16 @@ class TrialRecord:
     metrics: dict[str, float] = field(default_factory=dict)  # mean, <name>_std, <name>_ci95 over seeds
     device: str | None = None
     worker: dict[str, Any] | None = None  # {"host", "pid"} of the process that ran it
+    failures: int = 0  # times its point failed by itself (FAILURES), this trial included
+    requeued: bool = False  # it failed by itself and was queued to run again
 
     @classmethod
     def from_trial(cls, trial: FrozenTrial) -> TrialRecord:
-        return cls(**_present(cls, trial.user_attrs))
+        record = cls(**_present(cls, trial.user_attrs))
+        if record.outcome == "running" and getattr(trial, "state", None) == TrialState.FAIL:
+            # Failed by Optuna as stale: its worker never said why, so the heartbeat says it.
+            return replace(record, outcome="worker_died", reason="its worker stopped sending heartbeats")
+        return record
 
     def to_attrs(self) -> dict[str, Any]:
         return {PREFIX + f.name: getattr(self, f.name) for f in fields(self)}
@@ -61,6 +70,10 @@ class TrialRecord:
     def status(self, trial: FrozenTrial) -> str:
         """The outcome, or Optuna's state for a trial without one."""
         return self.outcome or trial.state.name.lower()
+
+    def gave_up(self, trial: FrozenTrial) -> bool:
+        """Whether ``trial`` failed by itself and is not run again: a final failure."""
+        return trial.state == TrialState.FAIL and self.outcome in FAILURES and not self.requeued
 
     def metric(self, name: str) -> float | None:
         return self.metrics.get(name)
@@ -86,6 +99,16 @@ def set_trial_attrs(trial: Any, **values: Any) -> None:
     """Write some fields of the record of ``trial`` (an ``optuna.Trial``)."""
     for key, value in trial_attrs(**values).items():
         trial.set_user_attr(key, value)
+
+
+def retry_attrs(trial: FrozenTrial, *, fresh: bool = False) -> dict[str, Any]:
+    """The user attributes a retry of ``trial`` starts with: its stage and its failures so far (none
+    when ``fresh``) and other code's attributes, not the outcome, reason, runs or metrics of this try."""
+    record = TrialRecord.from_trial(trial)
+    kept = trial_attrs(stage=record.stage, stage_name=record.stage_name, final=record.final)
+    kept |= trial_attrs(failures=0 if fresh else record.failures)
+    other = {k: v for k, v in trial.user_attrs.items() if not k.startswith(PREFIX)}
+    return other | {k: v for k, v in kept.items() if v is not None}
 
 
 @dataclass(frozen=True)

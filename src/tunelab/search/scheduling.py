@@ -3,14 +3,16 @@
 Under the study lock a worker recovers trials whose worker died, moves to the next stage when the
 current one is finished (a planned stage enqueues all its points then, so a grid point runs exactly
 once), checks the budget and asks for trials: one, or several that can train as one population.
-After training (without the lock) it tells each trial's outcome.
+After training (without the lock), it takes the lock again to tell each trial's outcome: a trial
+that failed is queued again (or not) in the same turn, so no other worker sees its point missing.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 import optuna
@@ -20,7 +22,7 @@ from tunelab.config import RunConfig
 from tunelab.errors import ConfigError, ModelError
 from tunelab.search.execution import Prepared, TrialOutcome
 from tunelab.search.record import (
-    FINAL_FAILURES,
+    FAILURES,
     StudyRecord,
     TrialRecord,
     set_study_attrs,
@@ -40,7 +42,15 @@ def counted(trial: FrozenTrial) -> bool:
     """Whether a trial counts towards the budget (a trial to be run again does not)."""
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
-    return trial.state == TrialState.FAIL and TrialRecord.from_trial(trial).outcome in FINAL_FAILURES
+    return TrialRecord.from_trial(trial).gave_up(trial)
+
+
+def done_trials(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
+    """The trials that count towards the budget: :func:`counted`, less the final failures whose
+    point ``--retry-failed`` ran again (they are in a later trial's chain of retries)."""
+    trials = list(trials)
+    rerun = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+    return [t for t in trials if counted(t) and t.number not in rerun]
 
 
 def padding(setting: bool | str, device: str) -> Padding:
@@ -74,7 +84,7 @@ class Schedule:
         self.pad = padding(spec.population_padding, device)
         self._samplers: dict[int, optuna.samplers.BaseSampler] = {}
 
-    # next() and what it calls run under the study lock; tell() does not need it.
+    # next(), tell() and what they call run under the study lock.
     def next(self) -> tuple[Action, list[Prepared], Stage | None]:
         """Ask for the trials to train next: ``ask`` with a batch, ``wait`` for others, or ``done``."""
         self._recover()
@@ -87,27 +97,45 @@ class Schedule:
             trials = self.study.get_trials(deepcopy=False)  # it may just have been enqueued
         batch: list[Prepared] = []
         action: Action = "ask"
-        while not batch or self._batchable(stage, batch, trials):
+        own = current
+        while not batch or self._batchable(own, batch, trials):
             action = self._room(trials, index, stage)
             if action != "ask":
                 break
             self.study.sampler = self._sampler(index, stage, len(trials))
             trial = self.study.ask()
+            own = self._own_stage(trial, current)
             worker = {"host": socket.gethostname(), "pid": os.getpid()}
-            set_trial_attrs(trial, stage=index, stage_name=stage.name, worker=worker, outcome="running")
-            batch.append(self._prepare(trial, stage))
+            set_trial_attrs(
+                trial, stage=own[0], stage_name=own[1].name, worker=worker, outcome="running", reason=None
+            )
+            batch.append(self._prepare(trial, own[1]))
             trials = self.study.get_trials(deepcopy=False)
         if not batch:
             return action, [], None
-        return "ask", batch, stage
+        return "ask", batch, own[1]
 
     def tell(self, item: Prepared) -> None:
-        """Store a trained trial's outcome and finish it in Optuna's terms."""
+        """Store a trained trial's outcome and finish it in Optuna's terms.
+
+        A trial that failed by itself is queued again while the retry policy allows (``retries``).
+        """
         outcome: TrialOutcome | None = item.outcome
         assert outcome is not None
         trial = item.trial
+        attrs: dict[str, Any] = {}
+        again = False
+        if outcome.outcome in FAILURES:
+            failures = TrialRecord.from_trial(self.store.get(trial.number)).failures + 1
+            again = self.store.policy.again(outcome.outcome, failures)
+            attrs = {"failures": failures, "requeued": again}
         set_trial_attrs(
-            trial, outcome=outcome.outcome, reason=outcome.reason, runs=outcome.runs, metrics=outcome.metrics
+            trial,
+            outcome=outcome.outcome,
+            reason=outcome.reason,
+            runs=outcome.runs,
+            metrics=outcome.metrics,
+            **attrs,
         )
         value = outcome.value(self.spec.objective.metric)
         if outcome.outcome == "pruned":
@@ -116,34 +144,39 @@ class Schedule:
             self.study.tell(trial, value)
         else:
             self.study.tell(trial, state=TrialState.FAIL)
+        if again:
+            self.store.requeue(trial.number)
 
     def _room(self, trials: list[FrozenTrial], index: int, stage: Stage) -> Action:
         """Whether the budget and the stage leave room for one more trial now."""
         if not stage.final and self._spent(trials):
             # An open-ended stage that other workers are finishing hands over to the final stage.
             return "wait" if self.spec.final and stage.n_trials is None and not stage.planned else "done"
+        if any(t.state == TrialState.WAITING for t in trials):
+            return "ask"  # queued work: planned points and retries, of this stage or an earlier one
+        if stage.planned:
+            return "wait"  # the rest run elsewhere; one may fail and come back
         mine = [t for t in trials if _stage_of(t) == index]
-        if not any(t.state == TrialState.WAITING for t in mine):
-            if stage.planned:
-                return "wait"  # the rest run elsewhere; one may fail and come back
-            started = sum(counted(t) or t.state == TrialState.RUNNING for t in mine)
-            if stage.n_trials is not None and started >= stage.n_trials:
-                return "wait"  # the next stage needs this one's results
+        started = len(done_trials(mine)) + sum(t.state == TrialState.RUNNING for t in mine)
+        if stage.n_trials is not None and started >= stage.n_trials:
+            return "wait"  # the next stage needs this one's results
         return "ask"
 
     def _spent(self, trials: list[FrozenTrial]) -> bool:
         """Whether the search's trial budget is used up (final-stage trials do not count)."""
         if self.n_trials is None:
             return False
-        busy = sum((counted(t) or t.state == TrialState.RUNNING) and not is_final(t) for t in trials)
+        running = [t for t in trials if t.state == TrialState.RUNNING]
+        busy = sum(not is_final(t) for t in done_trials(trials) + running)
         return busy >= self.n_trials
 
-    def _batchable(self, stage: Stage, batch: list[Prepared], trials: list[FrozenTrial]) -> bool:
-        """Whether to ask for one more trial to train with ``batch`` as one population.
+    def _batchable(self, own: tuple[int, Stage], batch: list[Prepared], trials: list[FrozenTrial]) -> bool:
+        """Whether to ask for one more trial to train with ``batch`` (of stage ``own``) as one population.
 
         Only where the stage draws trials together (:func:`draws_together`). Of planned points, the
-        one that ``ask`` hands out next must share the batch's population key.
+        one that ``ask`` hands out next must be of the same stage and share the batch's population key.
         """
+        index, stage = own
         if not draws_together(stage):
             return False
         key, config = batch[0].key, batch[0].config
@@ -159,13 +192,21 @@ class Schedule:
                 return False  # the factory refuses these settings: the trial fails alone, saying so
         if stage.planned:
             waiting = [t for t in trials if t.state == TrialState.WAITING]
+            if not waiting:
+                return False
+            following = min(waiting, key=lambda t: t.number)  # the one ask hands out next
             # the point of an enqueued trial, where Optuna's enqueue_trial keeps it
-            point = min(waiting, key=lambda t: t.number).system_attrs.get("fixed_params") if waiting else None
-            return point is not None and self._point_key(stage, point) == key
+            point = following.system_attrs.get("fixed_params")
+            same = _stage_of(following) == index
+            return same and point is not None and self._point_key(stage, point) == key
         return True
 
     def _stage(self, trials: list[FrozenTrial]) -> tuple[int, Stage] | None:
-        """The current stage; starts the next one when the current one has finished."""
+        """The current stage; starts the next one when the current one has finished.
+
+        While an earlier stage has trials waiting or running (a point queued again by a rerun),
+        the study does not move on: the next stage may depend on their results.
+        """
         raws = list(StudyRecord.from_study(self.study).stages)
         if raws:
             index, stage = len(raws) - 1, Stage.from_raw(raws[-1])
@@ -174,8 +215,11 @@ class Schedule:
             if stage.n_trials is None and not stage.planned:
                 if pending or not self._spent(trials):
                     return index, stage  # open-ended: runs until the study's budget
-            elif pending or (not stage.planned and sum(map(counted, mine)) < (stage.n_trials or 0)):
+            elif pending or (not stage.planned and len(done_trials(mine)) < (stage.n_trials or 0)):
                 return index, stage
+            earlier = [i for t in trials if t.state in PENDING and (i := _stage_of(t)) is not None]
+            if earlier and min(earlier) < index:
+                return min(earlier), Stage.from_raw(raws[min(earlier)])
         index = len(raws)
         following = STRATEGIES[self.spec.strategy.name](self.spec, index, trials)
         if following is None and not any(raw.get("final") for raw in raws):
@@ -190,6 +234,13 @@ class Schedule:
         for point in self._by_population(following):
             self.study.enqueue_trial(point, user_attrs=attrs)
         return index, following
+
+    def _own_stage(self, trial: optuna.Trial, current: tuple[int, Stage]) -> tuple[int, Stage]:
+        """The stage of a trial ``ask`` handed out: the one it was queued in, else the current one."""
+        index = TrialRecord.from_trial(trial).stage  # type: ignore[arg-type]
+        if index is None or index == current[0]:
+            return current
+        return index, Stage.from_raw(StudyRecord.from_study(self.study).stages[index])
 
     def _by_population(self, stage: Stage) -> list[dict[str, Any]]:
         """The stage's points, those that can train as one population next to each other.
@@ -220,18 +271,7 @@ class Schedule:
         return self._samplers[index]
 
     def _recover(self) -> None:
-        """Fail (and queue again) trials whose worker is gone: dead local processes, stale heartbeats."""
-        host = socket.gethostname()
-        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            worker = TrialRecord.from_trial(trial).worker or {}
-            if (
-                worker.get("host") == host
-                and worker.get("pid") != os.getpid()
-                and not _alive(worker.get("pid"))
-            ):
-                reason = f"worker process {worker.get('pid')} on {host} died"
-                self.store.fail(trial.number, "worker_died", reason)
-        optuna.storages.fail_stale_trials(self.study)
+        recover(self.store)
 
     def _prepare(self, trial: optuna.Trial, stage: Stage) -> Prepared:
         """Draw the trial's parameters and build its run configuration (under the lock)."""
@@ -248,6 +288,17 @@ class Schedule:
         return Prepared(trial, params, config, seeds, key=population_key(config, self.pad))
 
 
+def recover(store: TrialStore) -> None:
+    """Fail (and queue again) trials whose worker is gone: dead local processes, stale heartbeats."""
+    host = socket.gethostname()
+    for trial in store.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = TrialRecord.from_trial(trial).worker or {}
+        if worker.get("host") == host and worker.get("pid") != os.getpid() and not _alive(worker.get("pid")):
+            reason = f"worker process {worker.get('pid')} on {host} died"
+            store.fail(trial.number, "worker_died", reason)
+    optuna.storages.fail_stale_trials(store.study)
+
+
 def _alive(pid: Any) -> bool:
     if not isinstance(pid, int):
         return True  # unknown: leave it to the heartbeat
@@ -257,4 +308,13 @@ def _alive(pid: Any) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited and waits for its parent to reap it (it still answers a signal 0)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # not Linux, or gone meanwhile
+        return False
+    return stat.rpartition(")")[2].split()[:1] in (["Z"], ["X"])

@@ -122,7 +122,12 @@ class StudySpec(_Frozen):
     )
     storage: str | None = Field(None, description="SQLAlchemy URL; default: sqlite in the output folder")
     seed: int = Field(0, description="seed of the sampler")
-    retries: int = Field(2, ge=0, description="times a trial whose worker died or was interrupted is rerun")
+    retries: int = Field(
+        2,
+        ge=0,
+        description="times a trial that failed by itself (an error, out of memory, divergence) is run "
+        "again; one whose worker died or was interrupted is always run again, from its checkpoint",
+    )
     population: int = Field(
         16,
         ge=1,

@@ -10,7 +10,7 @@ from rich.table import Table
 from tunelab.errors import ConfigError
 from tunelab.search.handle import StudyHandle
 from tunelab.search.record import TrialRecord
-from tunelab.search.scheduling import counted
+from tunelab.search.scheduling import done_trials
 from tunelab.search.strategies.base import is_final
 
 
@@ -50,8 +50,9 @@ def status_tables(handle: StudyHandle) -> list[Table]:
         + (f" (mean of {spec.repeats} seeds)" if spec.repeats > 1 else ""),
     )
     budget = handle.spec.budget.n_trials
-    searched = sum(counted(t) for t in trials if not is_final(t))
-    finals = sum(counted(t) for t in trials if is_final(t))
+    done = done_trials(trials)
+    searched = sum(not is_final(t) for t in done)
+    finals = sum(is_final(t) for t in done)
     summary.add_row(
         "trials",
         f"{searched}" + (f" / {budget}" if budget else "") + (f" + {finals} final" if finals else ""),
@@ -69,12 +70,12 @@ def status_tables(handle: StudyHandle) -> list[Table]:
             done = [t for t in mine if t.value is not None]
             pick = max if spec.objective.goal == "maximize" else min
             top = pick(done, key=lambda t: cast(float, t.value)) if done else None
-            size = stage.n_trials if stage.n_trials else (len(mine) if stage.planned else "budget")
+            size = stage.n_trials or (len(stage.points or mine) if stage.planned else "budget")
             details = stage.info.get("bounds") or stage.carried or (stage.info if stage.final else "")
             table.add_row(
                 str(index),
                 stage.name,
-                str(sum(map(counted, mine))),
+                str(len(done_trials(mine))),
                 str(size),
                 f"{top.value:.4f} (#{top.number})" if top else "—",
                 _compact(details),

@@ -2,9 +2,10 @@
 
 Also what Optuna's storage does not give: a lock under which a new database gets its tables (so that
 workers started together on a new storage do not race to create them), a study-wide lock (so that
-stages are planned and budgets checked by one worker at a time) and a heartbeat thread for trials
-run through ask/tell. Passwords never leave this module: every message shows the URL with the
-password masked, and what is written to a file is the URL without it (:func:`without_password`).
+stages are planned and budgets checked by one worker at a time), a heartbeat thread for trials run
+through ask/tell, and tunelab's rule for running a failed trial again (:class:`RetryPolicy`, the
+storage's stale-trial callback). Passwords never leave this module: every message shows the URL
+with the password masked, and what is written to a file is the URL without it (:func:`without_password`).
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from typing import Any
 
 import optuna
 import sqlalchemy
+from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 
 from tunelab.errors import ConfigError
+from tunelab.search.record import FAILURES, TrialRecord, retry_attrs
 
 HEARTBEAT_INTERVAL_S = 10
 GRACE_PERIOD_S = 30
@@ -112,9 +115,7 @@ def open_storage(url: str, retries: int = 2) -> optuna.storages.RDBStorage:
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=HEARTBEAT_INTERVAL_S,
                 grace_period=GRACE_PERIOD_S,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=retries
-                ),
+                heartbeat_stale_trial_callback=RetryPolicy(retries),
             )
             from tunelab.search.checkpoints import create_table  # it imports this module
 
@@ -156,6 +157,44 @@ def _check_sqlite_file(url: str) -> None:
     if problems != ["ok"]:  # e.g. "*** in database main ***\nPage 3: btreeInitPage() returns error code 11"
         first = " ".join(problems[0].replace("*** in database main ***", "").split())
         raise damaged(url, f"integrity check: {first}")
+class RetryPolicy:
+    """When a failed trial runs again: after a death always, after a failure of its own ``retries`` times.
+
+    A trial whose process died or was stopped (killed, Ctrl-C, heartbeat lost) did nothing wrong: it
+    is queued again every time, and resumes from its checkpoint. One that failed by itself (an
+    exception, out of memory, divergence) is queued again until it has failed ``retries + 1`` times;
+    an ``invalid`` one (its configuration cannot be built) never. Optuna calls the policy for each
+    trial it fails as stale; tunelab for the trials whose worker it saw die or stop.
+
+    A retry is a WAITING copy of the trial with the system attributes of Optuna's
+    ``RetryHeartbeatStaleTrialCallback`` (``failed_trial``: the first of the chain, which keys its
+    checkpoints; ``retry_history``), so that class's ``retried_trial_number`` reads it too.
+    """
+
+    def __init__(self, retries: int) -> None:
+        self.retries = retries
+
+    def again(self, outcome: str, failures: int) -> bool:
+        """Whether a trial that failed by itself with ``outcome``, its ``failures``-th time, runs again."""
+        return outcome in FAILURES and outcome != "invalid" and failures <= self.retries
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if not TrialRecord.from_trial(trial).gave_up(trial):
+            self.requeue(study, trial)
+
+    @staticmethod
+    def requeue(study: optuna.Study, trial: FrozenTrial, *, fresh: bool = False) -> None:
+        """Queue ``trial`` (failed) to run again, its failures so far forgotten when ``fresh``."""
+        system = {"failed_trial": trial.number, "retry_history": [], **trial.system_attrs}
+        system["retry_history"] = [*system["retry_history"], trial.number]
+        retry = optuna.trial.create_trial(
+            state=TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs=retry_attrs(trial, fresh=fresh),
+            system_attrs=system,
+        )
+        study.add_trial(retry)
 
 
 def _reason(exc: BaseException, password: str | None) -> str:

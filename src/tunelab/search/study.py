@@ -28,9 +28,10 @@ from tunelab.provenance import provenance
 from tunelab.search.checkpoints import clear as clear_checkpoints
 from tunelab.search.execution import Executor, Observer, Prepared
 from tunelab.search.handle import StudyHandle, load_study, open_study
+from tunelab.search.plan import Shortfall, repair, shortfall
 from tunelab.search.record import StudyRecord, set_study_attrs
 from tunelab.search.results import trials_dataframe
-from tunelab.search.scheduling import Schedule, counted
+from tunelab.search.scheduling import Schedule, counted, done_trials, recover
 from tunelab.search.spec import StudySpec, load_study_spec, validate_study_spec
 from tunelab.search.storage import study_lock
 from tunelab.search.strategies import Stage, best_trial
@@ -44,6 +45,7 @@ __all__ = [
     "Worker",
     "check_inputs",
     "counted",
+    "done_trials",
     "load_study",
     "open_study",
     "run_study",
@@ -70,8 +72,10 @@ class Worker:
         data_dir: Path | None = None,
         device: str | None = None,
         observer: Observer | None = None,
+        retry_failed: bool = False,
     ) -> None:
         self.handle, self.spec, self.study = handle, handle.spec, handle.study
+        self.retry_failed = retry_failed
         self.n_trials = n_trials or self.spec.budget.n_trials
         self.timeout = timeout or self.spec.budget.timeout
         # The one place the device is resolved; everything below is given the result.
@@ -98,14 +102,21 @@ class Worker:
         )
 
     def run(self) -> None:
-        """Run trials until there is nothing left to do (or the budget or timeout is reached)."""
+        """Run trials until there is nothing left to do (or the budget or timeout is reached).
+
+        First the planned work a previous run left: trials of dead workers, planned points that are
+        missing and, with ``retry_failed``, those that failed (:func:`~tunelab.search.plan.repair`).
+        """
         with study_lock(self.handle.url, self.spec.name):
             if not StudyRecord.from_study(self.study).provenance:  # the first worker's, device resolved
                 set_study_attrs(self.study, provenance=self.provenance)
         # missing data, or a model factory that fails, stops the study here, before any trial
         self.executor.check(self.spec.run_config({}, "study"))
-        trials = self.study.get_trials(deepcopy=False)
-        self.observer.started(self.spec, self.handle.storage_shown, sum(map(counted, trials)), self.n_trials)
+        with study_lock(self.handle.url, self.spec.name):
+            recover(self.store)
+            redo = repair(self.store, self.retry_failed)
+        done = len(done_trials(self.study.get_trials(deepcopy=False)))
+        self.observer.started(self.spec, self.handle.storage_shown, done, self.n_trials, redo)
         start = time.monotonic()
         while self.timeout is None or time.monotonic() - start < self.timeout:
             with study_lock(self.handle.url, self.spec.name):
@@ -127,22 +138,28 @@ class Worker:
             for beat in heartbeats:
                 beat.__enter__()
             self.executor.run(batch, prune=not stage.planned)
+            # Told under the lock, so that a failed trial is queued again in the same turn, and with
+            # the heartbeats still on, so that waiting for the lock cannot make them look stale.
+            with study_lock(self.handle.url, self.spec.name):
+                for item in batch:
+                    # before the tell: a retry it queues may soon be checkpointing under the same chain
+                    chain = self.store.first_of_chain(item.trial.number)
+                    clear_checkpoints(self.handle.url, self.spec.name, chain)
+                    self.schedule.tell(item)
         except (KeyboardInterrupt, SystemExit, TunelabError) as exc:
             reason = "an input error" if isinstance(exc, TunelabError) else "the user"
-            for item in batch:  # none is told yet: all run again
-                self.store.fail(item.trial.number, "interrupted", f"stopped by {reason}")
+            with study_lock(self.handle.url, self.spec.name):
+                for item in batch:  # those not told yet run again
+                    self.store.fail(item.trial.number, "interrupted", f"stopped by {reason}")
             raise
         finally:
             for beat in heartbeats:
                 beat.__exit__()
-        for item in batch:
-            self.schedule.tell(item)
-            clear_checkpoints(self.handle.url, self.spec.name, self.store.first_of_chain(item.trial.number))
         trials = self.study.get_trials(deepcopy=False)
         best = best_trial(trials, self.spec)
         for item in batch:
             assert item.outcome is not None
-            self.observer.trial_finished(item.trial.number, item.outcome, sum(map(counted, trials)), best)
+            self.observer.trial_finished(item.trial.number, item.outcome, len(done_trials(trials)), best)
 
 
 def _device_and_source(spec: StudySpec, device: str | None, source: str = "") -> tuple[str, str]:
@@ -187,6 +204,11 @@ class StudyResult:
     def trials_dataframe(self) -> Any:
         return trials_dataframe(self.handle)
 
+    @property
+    def shortfall(self) -> Shortfall:
+        """The planned points that failed or are missing (false when the plan was met)."""
+        return shortfall(self.study, finished=True)
+
 
 def run_study(
     study: str | Path | StudySpec | Mapping[str, Any],
@@ -202,6 +224,7 @@ def run_study(
     models: Mapping[str, Callable[..., Any]] | None = None,
     workers: int = 1,
     overwrite: bool = False,
+    retry_failed: bool = False,
 ) -> StudyResult:
     """Run (or resume) a study from a study file, a mapping or a :class:`StudySpec`.
 
@@ -211,7 +234,8 @@ def run_study(
     they import this process's registered factories by module and name (a script's own, without
     its ``if __name__ == "__main__":`` block, which should hold this call). ``overwrite``: start
     afresh, deleting the study's earlier trials and result files (see
-    :func:`~tunelab.search.handle.open_study`).
+    :func:`~tunelab.search.handle.open_study`). ``retry_failed`` runs again the planned points that
+    failed by themselves ``retries + 1`` times; ``result.shortfall`` says what the study still lacks.
     """
     from tunelab.models import register
     from tunelab.models.factory import loading_script
@@ -238,7 +262,9 @@ def run_study(
         from tunelab.search.workers import WorkerSettings, run_local_workers
 
         settings = WorkerSettings(n_trials, timeout, Path(data_dir) if data_dir else None)
-        run_local_workers(handle, workers, settings, device, observer or Observer())
+        run_local_workers(
+            handle, workers, settings, device, observer or Observer(), retry_failed=retry_failed
+        )
         return StudyResult(handle)
     worker = Worker(
         handle,
@@ -247,6 +273,7 @@ def run_study(
         data_dir=Path(data_dir) if data_dir else None,
         device=device,
         observer=observer,
+        retry_failed=retry_failed,
     )
     worker.run()
     return StudyResult(handle)

@@ -1,7 +1,8 @@
 """A study's trials in its storage, through Optuna's public API: what ask/tell does not do itself.
 
-A worker fails (and queues again) the running trial of a process that died, keeps a heartbeat for the
-trials it trains, and finds the chain of retries a trial belongs to. ``optuna.Study`` knows trials by
+A worker fails (and queues again) the running trial of a process that died, queues a trial again as
+the storage's :class:`~tunelab.search.storage.RetryPolicy` says, keeps a heartbeat for the trials it
+trains, and finds the chain of retries a trial belongs to. ``optuna.Study`` knows trials by
 number; the storage's methods take a trial id, which the storage's public
 ``get_trial_id_from_study_id_trial_number`` gives for a number (and ``get_study_id_from_name`` the
 study id). The storage is the ``RDBStorage`` that :func:`tunelab.search.storage.open_storage` made
@@ -16,7 +17,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tunelab.search.record import trial_attrs
-from tunelab.search.storage import Heartbeat
+from tunelab.search.storage import Heartbeat, RetryPolicy
 
 
 class TrialStore:
@@ -33,21 +34,32 @@ class TrialStore:
         """The trial as the storage holds it now."""
         return self.storage.get_trial(self.trial_id(number))
 
-    def fail(self, number: int, outcome: str, reason: str) -> None:
-        """Fail a running trial with tunelab's ``outcome`` and ``reason``, and queue it to run again.
+    @property
+    def policy(self) -> RetryPolicy:
+        """The storage's stale-trial callback, as ``open_storage`` set it up."""
+        policy = self.storage.get_heartbeat_stale_trial_callback()
+        assert isinstance(policy, RetryPolicy)
+        return policy
 
-        The storage's stale-trial callback (Optuna's retry callback, as ``open_storage`` set it up)
-        enqueues the retry, as it does for a trial whose heartbeat stopped; a trial that another
-        process finished meanwhile is left as it is.
+    def fail(self, number: int, outcome: str, reason: str) -> None:
+        """Fail a running trial whose process died or stopped (``outcome`` one of ``DEATHS``) and queue
+        it to run again.
+
+        The retry policy enqueues the retry, as it does for a trial whose heartbeat stopped; a trial
+        that another process finished meanwhile is left as it is.
         """
         trial_id = self.trial_id(number)
-        for key, value in trial_attrs(outcome=outcome, reason=reason).items():
-            self.storage.set_trial_user_attr(trial_id, key, value)
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            for key, value in trial_attrs(outcome=outcome, reason=reason).items():
+                self.storage.set_trial_user_attr(trial_id, key, value)
             if self.storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
                 callback = self.storage.get_heartbeat_stale_trial_callback()
                 if callback is not None:
                     callback(self.study, self.storage.get_trial(trial_id))
+
+    def requeue(self, number: int, *, fresh: bool = False) -> None:
+        """Queue the failed trial ``number`` to run again (its failures forgotten when ``fresh``)."""
+        self.policy.requeue(self.study, self.get(number), fresh=fresh)
 
     def first_of_chain(self, number: int) -> int:
         """The number of the first trial of a chain of retries (the key of its checkpoints)."""

@@ -5,12 +5,16 @@ parent opened (:class:`~tunelab.search.worker_main.WorkerJob`) and works on it a
 would; the storage URL travels in its environment, not on its command line. With several GPUs,
 worker i gets ``cuda:i mod n``; on a CPU the cores this process may use (affinity, cgroup quota) are
 split between workers, so K workers do not fight over the same cores.
-The parent only watches: it polls the storage for progress and stops the workers on Ctrl-C.
+The parent watches: it polls the storage for progress, checks every worker each time, fails (and
+queues again) the trials of one that died at once, and stops the workers on Ctrl-C.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,14 +23,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from optuna.trial import TrialState
 
 from tunelab.errors import TunelabError
 from tunelab.models import registered
 from tunelab.models.factory import reference
 from tunelab.search.execution import TrialOutcome
 from tunelab.search.handle import StudyHandle
+from tunelab.search.plan import repair
 from tunelab.search.record import TrialRecord
-from tunelab.search.scheduling import counted
+from tunelab.search.scheduling import counted, done_trials, recover
+from tunelab.search.storage import study_lock
+from tunelab.search.trial_store import TrialStore
 from tunelab.search.worker_main import WorkerJob
 from tunelab.train.threads import threads_per_worker
 
@@ -56,14 +64,23 @@ def run_local_workers(
     device: str | None,
     observer: Any,
     threads: int | None = None,
-) -> None:
+    retry_failed: bool = False,
+) -> list[str]:
     """Start ``k`` workers on ``handle``'s study; report progress until all have exited. Each trains
-    with ``threads`` CPU threads, by default its share of the usable cores."""
+    with ``threads`` CPU threads, by default its share of the usable cores.
+
+    Returns what went wrong with workers, one line each (empty: every worker finished). When none
+    finished because one of them was given bad input, raises its error.
+    """
     threads = threads_per_worker(k, threads)
     # this process's own model factories, by reference: the workers import them again
     models = {name: reference(factory) for name, factory in registered().items()}
     logs = handle.out_dir / "workers"
     logs.mkdir(parents=True, exist_ok=True)
+    store = TrialStore(handle.study, handle.storage)
+    with study_lock(handle.url, handle.spec.name):  # what the workers take up first, said once
+        recover(store)
+        redo = repair(store, retry_failed)
     procs = []
     for i, dev in enumerate(worker_devices(k, device)):
         job = WorkerJob(
@@ -83,12 +100,20 @@ def run_local_workers(
         with (logs / f"worker-{i}.log").open("w") as log:  # a file, not a pipe nobody reads until the end
             procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log))
     trials = handle.study.get_trials(deepcopy=False)
-    observer.started(
-        handle.spec, handle.storage_shown, sum(map(counted, trials)), handle.spec.budget.n_trials
-    )
+    budget = settings.n_trials or handle.spec.budget.n_trials
+    observer.started(handle.spec, handle.storage_shown, len(done_trials(trials)), budget, redo)
     seen: set[int] = set()
+    dead: set[int] = set()
     try:
-        while any(p.poll() is None for p in procs):
+        while True:
+            # Every worker, each time: a dead one left unreaped would look alive to the others.
+            codes = [p.poll() for p in procs]
+            for i, code in enumerate(codes):
+                if code not in (None, 0) and i not in dead:
+                    dead.add(i)
+                    _fail_trials_of(store, handle, procs[i].pid, _death(i, procs[i].pid, code))
+            if all(code is not None for code in codes):
+                break
             time.sleep(POLL_S)
             _report(handle, observer, seen)
     except KeyboardInterrupt:
@@ -99,13 +124,36 @@ def run_local_workers(
         raise
     _report(handle, observer, seen)
     failed = [i for i, p in enumerate(procs) if p.returncode != 0]
-    if failed:
-        first = failed[0]
+    if len(failed) == k and any(procs[i].returncode == 2 for i in failed):  # none finished: bad input
+        first = next(i for i in failed if procs[i].returncode == 2)
         log_path = logs / f"worker-{first}.log"  # the workers' stderr went there, not to a pipe
         message = (
             _last_line(log_path) or f"worker {first} exited with code {procs[first].returncode}, no message"
         )
         raise TunelabError(f"{len(failed)} of {k} workers failed: {message} (see {log_path})")
+    problems = []
+    for i in failed:
+        said = _last_line(logs / f"worker-{i}.log") if procs[i].returncode > 0 else ""
+        problems.append(_death(i, procs[i].pid, procs[i].returncode) + (f": {said}" if said else ""))
+    return problems
+
+
+def _death(i: int, pid: int, code: int) -> str:
+    """How worker ``i`` ended, in words."""
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"worker {i} (pid {pid}) was killed by {signal.Signals(-code).name}"
+    return f"worker {i} (pid {pid}) exited with code {code}"
+
+
+def _fail_trials_of(store: TrialStore, handle: StudyHandle, pid: int, reason: str) -> None:
+    """Fail (and queue again) the trials a dead worker was running, with the reason, at once."""
+    host = socket.gethostname()
+    with study_lock(handle.url, handle.spec.name):
+        for trial in handle.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            worker = TrialRecord.from_trial(trial).worker or {}
+            if worker.get("host") == host and worker.get("pid") == pid:
+                store.fail(trial.number, "worker_died", reason)
 
 
 def _last_line(log: Path) -> str:
@@ -119,7 +167,7 @@ def _last_line(log: Path) -> str:
 
 def _report(handle: StudyHandle, observer: Any, seen: set[int]) -> None:
     trials = handle.study.get_trials(deepcopy=False)
-    done = sum(map(counted, trials))
+    done = len(done_trials(trials))
     for trial in trials:
         if counted(trial) and trial.number not in seen:
             seen.add(trial.number)

@@ -54,6 +54,7 @@ class Stage:
             "name": self.name,
             "space": self.space.to_raw(),
             "n_points": None if self.points is None else len(self.points),
+            "points": self.points,  # to find a point that was never queued, or whose retry was lost
             "n_trials": self.n_trials,
             "sampler": self.sampler,
             "carried": dict(self.carried),
@@ -65,8 +66,8 @@ class Stage:
 
     @classmethod
     def from_raw(cls, raw: Mapping[str, Any]) -> Stage:
-        # the points live in the storage as trials
-        points: list[dict[str, Any]] | None = None if raw["n_points"] is None else []
+        # A study made by an older tunelab kept its points only as trials.
+        points: list[dict[str, Any]] | None = None if raw["n_points"] is None else raw.get("points") or []
         return cls(
             name=raw["name"],
             space=Space.from_raw(raw["space"]),
