@@ -125,9 +125,9 @@ def test_the_datasets_command_lists_installed_plugins(plugin):
         ),
         (
             {"data": {"name": "blob"}},
-            "data.name: unknown dataset 'blob'; expected one of cifar10, digits, emnist-balanced, emnist-digits, "
-            "fashion-mnist, kmnist, mnist, usps, or folder or arrays with a path, or an installed "
-            "tunelab.datasets plug-in (blobs, blobs-later, not-data)",
+            "data.name: unknown dataset 'blob'; expected one of cifar10, digits, emnist-balanced, "
+            "emnist-digits, fashion-mnist, kmnist, mnist, usps, or folder or arrays with a path, "
+            "or an installed tunelab.datasets plug-in (blobs, blobs-later, not-data)",
         ),
     ],
     ids=["import-fails", "not-callable", "not-a-dataset", "unknown-model", "unknown-dataset"],

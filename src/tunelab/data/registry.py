@@ -71,7 +71,8 @@ def unknown_dataset(name: str) -> str:
     installed = sorted(set(plugins.names(plugins.DATASETS_GROUP)) - set(DATASETS))
     return (
         f"unknown dataset {name!r}; expected one of {', '.join(sorted(DATASETS))}, or folder or "
-        f"arrays with a path, or an installed tunelab.datasets plug-in ({', '.join(installed) or 'none installed'})"
+        f"arrays with a path, or an installed tunelab.datasets plug-in "
+        f"({', '.join(installed) or 'none installed'})"
     )
 
 

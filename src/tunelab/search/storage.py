@@ -157,6 +157,8 @@ def _check_sqlite_file(url: str) -> None:
     if problems != ["ok"]:  # e.g. "*** in database main ***\nPage 3: btreeInitPage() returns error code 11"
         first = " ".join(problems[0].replace("*** in database main ***", "").split())
         raise damaged(url, f"integrity check: {first}")
+
+
 class RetryPolicy:
     """When a failed trial runs again: after a death always, after a failure of its own ``retries`` times.
 
