@@ -79,6 +79,7 @@ def dashboard(tmp_path_factory):
             server.wait()
 
 
+@pytest.mark.slow  # starts a second interpreter (torch, optuna, the dashboard's server)
 def test_the_dashboard_api_shows_learning_curves_and_flat_metrics(dashboard):
     base, studies = dashboard
     (summary,) = [s for s in studies["study_summaries"] if s["study_name"] == "dashboard-study"]
