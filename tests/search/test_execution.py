@@ -139,3 +139,11 @@ def test_every_epoch_is_an_intermediate_value_without_a_pruner(tmp_path, populat
         expected = [sum(v) / 2 for v in zip(*curves, strict=True)] if population > 1 else curves[0]
         assert trial.intermediate_values == pytest.approx(dict(enumerate(expected, start=1)))
         assert trial.intermediate_values[3] == pytest.approx(trial.value) or population == 1
+
+
+def test_an_objective_measured_only_after_training_reports_nothing():
+    trial = FakeTrial()
+    reporter = execution.ReportEpochs(trial, "test_accuracy", seeds=1, prune=False)
+    assert not reporter.member(0)(1, {"val_accuracy": 0.5, "val_loss": 1.0})
+    reporter.finish([{"history": {"epoch": [1], "val_accuracy": [0.5]}}])
+    assert trial.values == {}

@@ -17,6 +17,8 @@ pruner says so. What a trial reports is what its objective is a mean of:
   it is pruned).
 
 A trial continued from a checkpoint reports the epochs it had run before from the saved history.
+An objective measured only once training is over (a test metric, ``val_f1``: not in
+:data:`~tunelab.search.record.PER_EPOCH_METRICS`) has no per-epoch value, so nothing is reported.
 """
 
 from __future__ import annotations
@@ -108,7 +110,9 @@ class ReportEpochs:
         def report(epoch: int, record: Mapping[str, float]) -> bool:
             if self.pruned:
                 return True
-            value = record[self.metric]
+            value = record.get(self.metric)
+            if value is None:  # measured only after training (test_accuracy, val_f1): no curve
+                return False
             if math.isfinite(value):  # else the loop ends a diverging run itself, with the reason
                 self.pending.setdefault(epoch, {})[index] = value
             for earlier in sorted(e for e in self.pending if e < epoch):  # their missing seeds left
