@@ -36,8 +36,8 @@ PER_EPOCH_METRICS = ("val_accuracy", "val_loss")
 OBJECTIVE_METRICS = ("val_accuracy", "val_loss", "val_f1", "test_accuracy", "test_loss", "test_f1")
 FLAT_METRICS = (*OBJECTIVE_METRICS, "train_time_s", "epochs", "val_accuracy_ci95", "test_accuracy_ci95")
 """The user attributes beside ``tunelab.*`` that hold a trial's headline metrics, one number each
-(the mean over its seeds; ``_ci95`` the 95% CI half-width, null for one seed): what optuna-dashboard
-sorts and filters by. Few on purpose: each is one write to the storage per trial."""
+(the mean over its seeds; ``_ci95`` the 95% CI half-width, absent for one seed): what
+optuna-dashboard sorts and filters by. Few on purpose: each is one write to the storage per trial."""
 # Outcomes that count towards the budget; "interrupted" and "worker_died" trials are run again.
 FINAL_FAILURES = ("diverged", "invalid", "error")
 
@@ -111,7 +111,8 @@ def trial_attrs(**values: Any) -> dict[str, Any]:
     attrs = {PREFIX + name: json_safe(value) for name, value in values.items()}
     metrics = attrs.get(PREFIX + "metrics")
     if isinstance(metrics, Mapping):
-        attrs |= {name: metrics[name] for name in FLAT_METRICS if name in metrics}
+        # an undefined one (a one-seed trial's CI) is left out: each attribute is a write
+        attrs |= {name: metrics[name] for name in FLAT_METRICS if metrics.get(name) is not None}
     return attrs
 
 
