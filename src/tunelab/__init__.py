@@ -19,3 +19,11 @@ def run_study(*args, **kwargs):  # type: ignore[no-untyped-def]
     from tunelab.search import run_study as _run_study
 
     return _run_study(*args, **kwargs)
+
+
+def load(*args, **kwargs):  # type: ignore[no-untyped-def]
+    """Open a study for a notebook: ``.trials``, ``.best``, ``.report()``, ``.plot_*()``; see
+    :func:`tunelab.analysis.notebook.load`. Imported lazily, as :func:`run_study`."""
+    from tunelab.analysis.notebook import load as _load
+
+    return _load(*args, **kwargs)

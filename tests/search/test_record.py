@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
+import sqlite3
 
 import optuna
 import pytest
@@ -45,14 +48,53 @@ def test_a_full_record_survives_the_round_trip_through_a_trial(study):
     study.tell(trial, 0.9)
     frozen = _only_trial(study)
     assert TrialRecord.from_trial(frozen) == FULL
-    assert all(key.startswith("tunelab.") for key in frozen.user_attrs)
+    assert all(key.startswith("tunelab.") or key in record.FLAT_METRICS for key in frozen.user_attrs)
     assert not TrialRecord.from_trial(frozen).external
 
 
-def test_every_field_has_its_own_key():
+def test_every_field_has_its_own_key_and_the_headline_metrics_are_flat_too():
     keys = FULL.to_attrs()
-    assert set(keys) == {f"tunelab.{f.name}" for f in dataclasses.fields(TrialRecord)}
+    fields = {f"tunelab.{f.name}" for f in dataclasses.fields(TrialRecord)}
+    assert set(keys) == fields | {"val_accuracy", "val_accuracy_ci95"}
     assert keys["tunelab.stage"] == 1 and keys["tunelab.worker"] == {"host": "node1", "pid": 4242}
+    assert keys["val_accuracy"] == 0.9 and keys["val_accuracy_ci95"] == 0.02
+
+
+def test_json_attributes_hold_null_never_nan(study, tmp_path):
+    """A one-seed trial's std and CI, a diverged run's loss: NaN is not JSON, so it is stored as null
+    (and reads back as NaN in the record's metrics, as it was computed)."""
+    trial = study.ask()
+    metrics = {"val_accuracy": 0.5, "val_accuracy_std": math.nan, "val_accuracy_ci95": math.nan}
+    runs = [{"seed": 0, "history": {"val_loss": [1.0, math.inf, math.nan]}}]
+    set_trial_attrs(trial, stage=0, metrics=metrics, runs=runs)
+    set_study_attrs(study, provenance={"speed": math.nan})
+    study.tell(trial, 0.5)
+    frozen = _only_trial(study)
+    assert frozen.user_attrs["tunelab.metrics"]["val_accuracy_ci95"] is None
+    assert frozen.user_attrs["val_accuracy"] == 0.5 and "val_accuracy_ci95" not in frozen.user_attrs
+    assert frozen.user_attrs["tunelab.runs"][0]["history"]["val_loss"] == [1.0, None, None]
+    assert study.user_attrs["tunelab.provenance"] == {"speed": None}
+    got = TrialRecord.from_trial(frozen)
+    assert got.metrics["val_accuracy"] == 0.5 and math.isnan(got.metrics["val_accuracy_ci95"])
+    if (tmp_path / "study.db").exists():  # the JSON as the database holds it
+        with sqlite3.connect(tmp_path / "study.db") as db:
+            stored = [v for (v,) in db.execute("SELECT value_json FROM trial_user_attributes")]
+            stored += [v for (v,) in db.execute("SELECT value_json FROM study_user_attributes")]
+        assert stored and not any("NaN" in v or "Infinity" in v for v in stored)
+        for value in stored:
+            json.loads(value, parse_constant=lambda name: pytest.fail(f"{name} in stored JSON"))
+
+
+def test_pinned_parameters_are_not_drawn(study):
+    trial = study.ask()
+    trial.suggest_float("model.dropout", 0.0, 0.5)
+    trial.suggest_categorical("train.batch_size", [32])
+    set_trial_attrs(trial, stage=1, pinned=["train.batch_size"])
+    study.tell(trial, 0.5)
+    frozen = _only_trial(study)
+    got = TrialRecord.from_trial(frozen)
+    assert set(frozen.params) == {"model.dropout", "train.batch_size"}
+    assert set(got.drawn(frozen)) == {"model.dropout"}
 
 
 def test_partial_writes_add_up_and_leave_the_rest_at_their_defaults(study):
@@ -81,10 +123,13 @@ def test_a_null_value_reads_as_the_default(study):
 
 def test_a_trial_made_by_plain_optuna_code_is_external(study):
     study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=1)
-    trial = _only_trial(study)
+    (trial,) = study.get_trials(deepcopy=False)
     trial_record = TrialRecord.from_trial(trial)
     assert trial_record == TrialRecord() and trial_record.external
-    assert trial_record.status(trial) == "complete"
+    assert trial_record.status(trial) == "external"
+    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0) * float("nan"), n_trials=1)
+    failed = study.get_trials(deepcopy=False)[-1]
+    assert TrialRecord.from_trial(failed).status(failed) == "external fail"
 
 
 def test_other_user_attributes_and_unknown_tunelab_keys_are_left_alone(study):
@@ -98,6 +143,8 @@ def test_other_user_attributes_and_unknown_tunelab_keys_are_left_alone(study):
 
 def test_status_is_the_outcome_else_the_optuna_state(study):
     pruned, failed, diverged = study.ask(), study.ask(), study.ask()
+    set_trial_attrs(pruned, stage=0)
+    set_trial_attrs(failed, stage=0)
     set_trial_attrs(diverged, stage=0, outcome="diverged", reason="loss is nan at epoch 2")
     study.tell(pruned, state=TrialState.PRUNED)
     study.tell(failed, state=TrialState.FAIL)

@@ -21,7 +21,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import FrozenTrial, TrialState
 from scipy import stats
 
-from tunelab.analysis.summaries import StudyData
+from tunelab.analysis.summaries import StudyData, drawn
 from tunelab.search.record import TrialRecord
 from tunelab.search.strategies.base import ranked
 
@@ -40,7 +40,7 @@ def param_importance(data: StudyData, seed: int = 0) -> Importance:
     empty = pd.DataFrame(columns=["parameter", "importance"])
     if len(done) < 2:
         return Importance(empty, "importance needs at least two completed trials")
-    common = set.intersection(*(set(t.params) for t in done))
+    common = set.intersection(*(set(drawn(t)) for t in done))
     varying = [n for n in data.param_names() if n in common and len({repr(t.params[n]) for t in done}) > 1]
     if not varying:
         why = "no parameter is shared by all completed trials" if not common else "no parameter varies"
@@ -98,7 +98,7 @@ def correlations(data: StudyData) -> pd.DataFrame:
     done = [t for t in data.searched if t.state == TrialState.COMPLETE and t.value is not None]
     rows: list[dict[str, Any]] = []
     for name in data.param_names():
-        have = [t for t in done if name in t.params]
+        have = [t for t in done if name in drawn(t)]
         values = [t.params[name] for t in have]
         objective = np.array([t.value for t in have], dtype=float)
         if _numeric(values):
@@ -170,7 +170,7 @@ def densities(data: StudyData, q: float = 0.2, points: int = 200) -> list[Densit
         dist = distributions.get(name)
         if not isinstance(dist, FloatDistribution | IntDistribution):
             continue
-        have = [t for t in trials if name in t.params]
+        have = [t for t in trials if name in drawn(t)]
         values = np.array([t.params[name] for t in have], dtype=float)
         if len(np.unique(values)) < 3:
             continue

@@ -85,6 +85,13 @@ def _summary(data: StudyData) -> Section:
         text += "."
     else:
         text += " No trial completed, so only the trials table and the history follow."
+    if data.external:
+        n = len(data.external)
+        text += (
+            f" {n} trial{'s' if n > 1 else ''} on the study {'were' if n > 1 else 'was'} made by other code "
+            "than tunelab (plain Optuna on its storage): listed as `external` with "
+            f"{'their' if n > 1 else 'its'} parameters and value, not ranked."
+        )
     table = TableItem("study", S.study_summary(data), "Study and settings (provenance at the end)")
     return Section("Summary", [text, table])
 

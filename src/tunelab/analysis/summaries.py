@@ -69,12 +69,18 @@ class StudyData:
 
     @property
     def searched(self) -> list[FrozenTrial]:
-        """The search's trials: all but the final stage's (the best configurations again, on fresh seeds).
+        """The search's trials: tunelab's, but the final stage's (the best configurations again, on
+        fresh seeds).
 
         What describes the search (parameter effects, densities, grouped metrics, the expected best
         against the budget) is computed from these.
         """
-        return [t for t in self.trials if not is_final(t)]
+        return [t for t in self.trials if not is_final(t) and not TrialRecord.from_trial(t).external]
+
+    @property
+    def external(self) -> list[FrozenTrial]:
+        """Trials that other code than tunelab made on the study (``study.optimize``): shown, not ranked."""
+        return [t for t in self.trials if TrialRecord.from_trial(t).external]
 
     @property
     def best(self) -> FrozenTrial | None:
@@ -87,7 +93,12 @@ class StudyData:
 
     def param_names(self) -> list[str]:
         """Every parameter some search trial drew, in first-seen order."""
-        return list(dict.fromkeys(name for t in self.searched for name in t.params))
+        return list(dict.fromkeys(name for t in self.searched for name in drawn(t)))
+
+
+def drawn(trial: FrozenTrial) -> dict[str, Any]:
+    """The parameters a trial's stage searched (not those it held at one value): what effects use."""
+    return TrialRecord.from_trial(trial).drawn(trial)
 
 
 def status_of(trial: FrozenTrial) -> str:
@@ -119,7 +130,18 @@ def study_summary(data: StudyData) -> pd.DataFrame:
         ("best trial", f"#{best.number}: {spec.objective.metric} = {best.value:.4f}" if best else "—"),
         ("storage", data.storage or "—"),
     ]
+    if data.external:
+        rows.insert(-2, ("external trials", external_note(data)))
     return pd.DataFrame(rows, columns=["item", "value"])
+
+
+def external_note(data: StudyData) -> str:
+    """What the trials that other code made on the study are, and their best value (not ranked)."""
+    done = [t for t in data.external if t.state == TrialState.COMPLETE and t.value is not None]
+    pick = max if data.goal == "maximize" else min
+    top = pick(done, key=lambda t: float(t.value or 0.0)) if done else None
+    text = f"{len(data.external)} made by other code than tunelab (not ranked"
+    return text + (f"; best value {top.value:.4f}, #{top.number})" if top else ")")
 
 
 def provenance_table(data: StudyData) -> pd.DataFrame:
@@ -154,7 +176,7 @@ def results_table(data: StudyData, trials: Sequence[FrozenTrial] | None = None) 
                 "status": record.status(trial),
                 **{name: _key(trial.params.get(name)) for name in names},
                 **{c: record.metrics.get(c, math.nan) for c in shown},
-                "reason": record.reason,
+                "reason": _external_reason(trial) if record.external else record.reason,
             }
         )
     frame = pd.DataFrame(rows, columns=["rank", "trial", "stage", "status", *names, *shown, "reason"])
@@ -170,6 +192,11 @@ def results_table(data: StudyData, trials: Sequence[FrozenTrial] | None = None) 
     if frame["reason"].isna().all():
         frame = frame.drop(columns="reason")
     return frame
+
+
+def _external_reason(trial: FrozenTrial) -> str:
+    value = "" if trial.value is None else f": value {trial.value:.4f}"
+    return f"made by other code than tunelab{value}"
 
 
 # ------------------------------------------------------------------------------------- best trial
@@ -261,14 +288,15 @@ def lr_schedule(data: StudyData) -> pd.DataFrame:
 
 
 def optimization_history(data: StudyData) -> pd.DataFrame:
-    """Each trial's objective value (NaN unless completed) and the best value so far."""
+    """Each trial's objective value (NaN unless completed) and the best value so far (of tunelab's
+    own trials: one that other code made shows its value, status ``external``)."""
     sign = 1.0 if data.goal == "maximize" else -1.0
     rows, best = [], -math.inf
     for trial in data.trials:
         value = trial.value if trial.state == TrialState.COMPLETE else None
-        if value is not None:
-            best = max(best, sign * value)
         record = TrialRecord.from_trial(trial)
+        if value is not None and not record.external:  # the best so far is tunelab's
+            best = max(best, sign * value)
         rows.append(
             {
                 "trial": trial.number,
@@ -287,7 +315,7 @@ def group_params(data: StudyData, max_values: int = 6) -> list[str]:
     done = [t for t in data.searched if t.state == TrialState.COMPLETE]
     chosen = []
     for name in data.param_names():
-        values = {_key(t.params[name]) for t in done if name in t.params}
+        values = {_key(drawn(t)[name]) for t in done if name in drawn(t)}
         if 2 <= len(values) <= max_values:
             chosen.append(name)
     return chosen
@@ -297,7 +325,7 @@ def grouped_metrics(data: StudyData, param: str) -> pd.DataFrame:
     """Completed trials grouped by one parameter's value: mean and std of time, test accuracy and loss."""
     rows = []
     for trial in data.searched:
-        if trial.state != TrialState.COMPLETE or param not in trial.params:
+        if trial.state != TrialState.COMPLETE or param not in drawn(trial):
             continue
         metrics = TrialRecord.from_trial(trial).metrics
         rows.append(

@@ -3,16 +3,16 @@
 Every mistake in the user's input is a ``TunelabError``: it is printed as one sentence on stderr and
 the command exits with code 2, without a traceback.
 
-``app`` (in ``app.py``) holds the commands; ``runs.py`` and ``studies.py`` define the core ones, and
-the packages with commands of their own (analysis, baselines, ensembles, probes) keep them in their
-``cli.py``. The order of the imports below is the order of ``tunelab --help``.
+``app`` (in ``app.py``) holds the commands; ``init.py``, ``runs.py`` and ``studies.py`` define the
+core ones, and the packages with commands of their own (analysis, baselines, ensembles, probes) keep
+them in their ``cli.py``. The order of the imports below is the order of ``tunelab --help``.
 """
 
 from __future__ import annotations
 
 import sys
 
-from tunelab.cli import runs, studies
+from tunelab.cli import init, runs, studies
 from tunelab.cli.app import app, err, out, user_errors
 
 
@@ -37,4 +37,4 @@ def main() -> None:
     sys.exit(app())
 
 
-__all__ = ["app", "err", "main", "out", "runs", "studies", "user_errors"]
+__all__ = ["app", "err", "init", "main", "out", "runs", "studies", "user_errors"]

@@ -283,13 +283,15 @@ def best(
     storage: StorageOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Print the best trial: its parameters, its run settings and its metrics."""
+    """Print the best trial: its parameters, its run settings and its metrics (of tunelab's trials;
+    trials that other code made on the study are mentioned, not ranked)."""
     from tunelab.search import load_study
+    from tunelab.search.record import json_safe
     from tunelab.search.status import best_summary
 
     summary = best_summary(load_study(study, storage))
     if as_json:
-        print(json.dumps(summary, default=str))
+        print(json.dumps(json_safe(summary), default=str))
         return
     table = Table(title=f"best trial #{summary['number']} ({summary['metric']} {summary['value']:.4f})")
     table.add_column("setting")
@@ -297,6 +299,14 @@ def best(
     for key, value in {**summary["overrides"], **summary["metrics"]}.items():
         table.add_row(key, _short(value))
     out.print(table)
+    external = summary["external"]
+    if external["count"]:
+        top = external["best"]
+        line = f"{external['count']} trial(s) made by other code than tunelab are not ranked"
+        if top is not None:
+            params = ", ".join(f"{k}={_short(v)}" for k, v in top["params"].items()) or "no parameters"
+            line += f"; the best of them is #{top['number']} ({_short(top['value'])}: {params})"
+        out.print(line, highlight=False)
 
 
 @app.command()
@@ -347,7 +357,7 @@ def dashboard(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
 ) -> None:
-    """Open optuna-dashboard on the study's storage (pip install "tunelab[dashboard]")."""
+    """Open optuna-dashboard on the study's storage (pip install "tunelab\\[dashboard]")."""
     from tunelab.search import load_study
 
     handle = load_study(study, storage)

@@ -1,12 +1,24 @@
 """Train prepared trials: every seed of every trial, lone or as one vectorised population.
 
 The trials a worker drew together are grouped by population key; a group trains as one population
-when it has several runs and fits ``spec.population``, else run by run with ``train()``. Each
-trial's first seed feeds its pruner; when it is pruned, the trial's other seeds stop with it. Every
+when it has several runs and fits ``spec.population``, else run by run with ``train()``. Every
 run's files are saved in its folder, and a trial's seeds are summarised in one :class:`TrialOutcome`.
 
-The training loop knows nothing of Optuna; ``PruneOnEpoch`` is the only bridge: an epoch callback
-that reports the objective metric to the trial and stops training when the pruner says so.
+The training loop knows nothing of Optuna; :class:`ReportEpochs` is the only bridge: epoch callbacks
+that report the objective after every epoch as the trial's intermediate value (pruner or not, so
+optuna-dashboard and ``optuna.visualization`` show learning curves) and stop training when the
+pruner says so. What a trial reports is what its objective is a mean of:
+
+- seeds that train together (a population, the default) report at epoch ``e`` the mean of the
+  objective over the trial's seeds that reached ``e``, once each of them has: the value a pruner
+  compares is then the same statistic as the trial's final value, less noisy than one seed's;
+- seeds that train one after another (``population: 1``, or more seeds than fit a population)
+  report the first seed's value, the only one there is while it trains (the others follow it when
+  it is pruned).
+
+A trial continued from a checkpoint reports the epochs it had run before from the saved history.
+An objective measured only once training is over (a test metric, ``val_f1``: not in
+:data:`~tunelab.search.record.PER_EPOCH_METRICS`) has no per-epoch value, so nothing is reported.
 """
 
 from __future__ import annotations
@@ -81,23 +93,76 @@ class Prepared:
     key: tuple[Any, ...] | None = None  # trials of one key can train as one population
 
 
-class PruneOnEpoch:
-    """Report ``metric`` to the trial after each epoch; stop the run when the pruner says so."""
+class ReportEpochs:
+    """Report one trial's objective after each epoch (its mean over seeds); prune it when told to.
 
-    def __init__(self, trial: optuna.Trial, metric: str) -> None:
-        self.trial, self.metric, self.pruned = trial, metric, False
+    ``member(i)`` is the epoch callback of the trial's ``i``-th of ``seeds`` reporting seeds. When
+    every seed still training has reported epoch ``e``, the mean of their values is reported to the
+    trial and, with ``prune``, the pruner asked. A seed that early stopping or divergence ends at
+    epoch ``e`` reports nothing for it (the loop stops it before its callbacks), and is known to have
+    left once another seed reports a later epoch. Once the trial is pruned every seed stops at its
+    next epoch.
+    """
 
-    def __call__(self, epoch: int, record: Mapping[str, float]) -> bool:
-        value = record[self.metric]
-        if not math.isfinite(value):
-            return False  # the loop ends a diverging run itself, with the reason
-        self.trial.report(value, epoch)
-        self.pruned = self.trial.should_prune()
-        return self.pruned
+    def __init__(self, trial: optuna.Trial, metric: str, seeds: int, prune: bool) -> None:
+        self.trial, self.metric, self.seeds, self.prune = trial, metric, seeds, prune
+        self.live = set(range(seeds))
+        self.pending: dict[int, dict[int, float]] = {}  # epoch -> seed index -> value
+        self.reported: set[int] = set()
+        self.pruned_at: int | None = None
+
+    @property
+    def pruned(self) -> bool:
+        return self.pruned_at is not None
+
+    def member(self, index: int) -> EpochCallback:
+        def report(epoch: int, record: Mapping[str, float]) -> bool:
+            if self.pruned:
+                return True
+            value = record.get(self.metric)
+            if value is None:  # measured only after training (test_accuracy, val_f1): no curve
+                return False
+            if math.isfinite(value):  # else the loop ends a diverging run itself, with the reason
+                self.pending.setdefault(epoch, {})[index] = value
+            for earlier in sorted(e for e in self.pending if e < epoch):  # their missing seeds left
+                self.live &= set(self.pending[earlier]) | {index}
+                self._report(earlier)
+            if self.live <= set(self.pending.get(epoch, {})):
+                self._report(epoch)
+            return self.pruned
+
+        return report
 
     def follow(self, epoch: int, record: Mapping[str, float]) -> bool:
-        """The callback of the trial's other seeds: stop when its first seed was pruned."""
+        """The callback of seeds that report nothing: stop once the trial is pruned."""
         return self.pruned
+
+    def finish(self, runs: Sequence[Mapping[str, Any]]) -> None:
+        """Report what is left once the trial's ``runs`` (one record per seed, in seed order) are
+        trained: epochs that a seed which stopped left waiting, and from the reporting seeds'
+        histories the epochs that no callback saw (run before a checkpoint the trial continued from,
+        or the last epoch of seeds that all stopped early)."""
+        for epoch in sorted(self.pending):
+            self._report(epoch, decide=False)
+        by_epoch: dict[int, list[float]] = {}
+        for run in runs[: self.seeds]:
+            history = run.get("history") or {}
+            for epoch, value in zip(history.get("epoch") or [], history.get(self.metric) or [], strict=False):
+                if value is not None and math.isfinite(value):
+                    by_epoch.setdefault(int(epoch), []).append(float(value))
+        for epoch in sorted(set(by_epoch) - self.reported):
+            if self.pruned_at is None or epoch <= self.pruned_at:
+                self.trial.report(sum(by_epoch[epoch]) / len(by_epoch[epoch]), epoch)
+                self.reported.add(epoch)
+
+    def _report(self, epoch: int, decide: bool = True) -> None:
+        values = list(self.pending.pop(epoch, {}).values())
+        if not values or epoch in self.reported or self.pruned:
+            return
+        self.trial.report(sum(values) / len(values), epoch)
+        self.reported.add(epoch)
+        if decide and self.prune and self.trial.should_prune():
+            self.pruned_at = epoch
 
 
 def run_record(seed: int, result: TrainResult, folder: str | None) -> dict[str, Any]:
@@ -127,8 +192,9 @@ class _Run:
     item: Prepared
     seed: int
     config: RunConfig
-    pruner: PruneOnEpoch | None
-    first: bool  # the trial's first seed: the one its pruner follows
+    reporter: ReportEpochs
+    index: int  # of the seed among the trial's seeds
+    reports: bool  # whether it reports (else it only follows the trial's pruning)
 
 
 def execute(
@@ -136,7 +202,8 @@ def execute(
     splits: Callable[[RunConfig], Splits],
     *,
     population: int,
-    prune_metric: str | None,
+    metric: str,
+    prune: bool,
     device: str,
     out_dir: Path | None,
     provenance: dict[str, Any],
@@ -149,31 +216,39 @@ def execute(
     The runs train as one population when there are several, at most ``population``, and
     ``stackable`` says their network can be vmapped (default: it can); otherwise one by one with
     ``train()``, where a trial's remaining seeds are skipped once it is pruned or one of its seeds
-    diverged. ``device`` is the resolved device: each run's saved configuration names it.
-    ``checkpoints(trial, seed, together)`` keeps each run's state, so that a run continues from its
-    last epoch whether it trains alone or in a population; ``together`` runs train at once.
+    diverged. Each trial reports ``metric`` after every epoch (:class:`ReportEpochs`) and, with
+    ``prune``, is pruned when the study's pruner says so. ``device`` is the resolved device: each
+    run's saved configuration names it. ``checkpoints(trial, seed, together)`` keeps each run's
+    state, so that a run continues from its last epoch whether it trains alone or in a population;
+    ``together`` runs train at once.
     """
+    first = items[0].config
+    together = 1 < sum(len(item.seeds) for item in items) <= population and (
+        stackable is None or first is None or stackable(first)
+    )
     runs: list[_Run] = []
+    reporters: dict[int, ReportEpochs] = {}
     for item in items:
         assert item.config is not None
-        pruner = PruneOnEpoch(item.trial, prune_metric) if prune_metric else None
+        # Seeds trained one after another: only the first one's values exist while it trains.
+        reporting = len(item.seeds) if together else 1
+        reporter = reporters[id(item)] = ReportEpochs(item.trial, metric, reporting, prune)
         for i, seed in enumerate(item.seeds):
             update = {"seed": seed, "device": device}
             config = item.config.model_copy(update={"train": item.config.train.model_copy(update=update)})
-            runs.append(_Run(item, seed, config, pruner, i == 0))
+            runs.append(_Run(item, seed, config, reporter, i, i < reporting))
     records: dict[int, list[dict[str, Any]]] = {id(item): [] for item in items}
 
     def callbacks(run: _Run) -> list[EpochCallback]:
         member: list[EpochCallback] = [on_epoch(run.item.trial.number)] if on_epoch else []
-        if run.pruner is not None:
-            member.append(run.pruner if run.first else run.pruner.follow)
+        member.append(run.reporter.member(run.index) if run.reports else run.reporter.follow)
         return member
 
     def keep(run: _Run, result: TrainResult, extra: dict[str, Any]) -> None:
         folder = _save(out_dir, run.item.trial.number, run.config, result, provenance)
         records[id(run.item)].append(run_record(run.seed, result, folder) | extra)
 
-    if 1 < len(runs) <= population and (stackable is None or stackable(runs[0].config)):
+    if together:
         saved = [checkpoints(r.item.trial, r.seed, len(runs)) for r in runs] if checkpoints else None
         configs = [r.config for r in runs]
         results = train_population(configs, splits(configs[0]), [callbacks(r) for r in runs], device, saved)
@@ -182,22 +257,23 @@ def execute(
     else:
         for run in runs:
             done = records[id(run.item)]
-            if (run.pruner and run.pruner.pruned) or any(r["status"] == "diverged" for r in done):
+            if run.reporter.pruned or any(r["status"] == "diverged" for r in done):
                 continue
             saved_one = checkpoints(run.item.trial, run.seed, 1) if checkpoints else None
             result = train(
                 run.config, splits(run.config), callbacks=callbacks(run), device=device, checkpoint=saved_one
             )
             keep(run, result, {})
-    pruners = {id(r.item): r.pruner for r in runs}
-    return [_outcome(records[id(item)], pruners[id(item)]) for item in items]
+    for item in items:
+        reporters[id(item)].finish(records[id(item)])
+    return [_outcome(records[id(item)], reporters[id(item)]) for item in items]
 
 
-def _outcome(mine: list[dict[str, Any]], pruner: PruneOnEpoch | None) -> TrialOutcome:
+def _outcome(mine: list[dict[str, Any]], reporter: ReportEpochs) -> TrialOutcome:
     """A trial's outcome from the records of its seeds: pruned, diverged or completed."""
     diverged = [r for r in mine if r["status"] == "diverged"]
-    if pruner is not None and pruner.pruned:
-        return TrialOutcome("pruned", f"pruned after epoch {mine[0]['epochs']}", mine, aggregate(mine))
+    if reporter.pruned:
+        return TrialOutcome("pruned", f"pruned after epoch {reporter.pruned_at}", mine, aggregate(mine))
     if diverged:
         reason = f"seed {diverged[0]['seed']}: {diverged[0]['reason']}"
         return TrialOutcome("diverged", reason, mine, aggregate(mine))
@@ -297,7 +373,8 @@ class Executor:
                 items,
                 self.splits,
                 population=self.spec.population,
-                prune_metric=self.spec.objective.metric if pruned else None,
+                metric=self.spec.objective.metric,
+                prune=pruned,
                 device=self.device,
                 out_dir=self.out_dir,
                 provenance=self.provenance,

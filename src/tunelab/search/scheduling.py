@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from tunelab.config import RunConfig
@@ -29,6 +30,7 @@ from tunelab.search.record import (
     set_trial_attrs,
     trial_attrs,
 )
+from tunelab.search.space import pinned_distribution
 from tunelab.search.spec import StudySpec
 from tunelab.search.strategies import STRATEGIES, Stage, draws_together, final, is_final, make_sampler
 from tunelab.search.trial_store import TrialStore
@@ -39,10 +41,14 @@ Action = Literal["ask", "wait", "done"]
 
 
 def counted(trial: FrozenTrial) -> bool:
-    """Whether a trial counts towards the budget (a trial to be run again does not)."""
-    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
-        return True
-    return TrialRecord.from_trial(trial).gave_up(trial)
+    """Whether a trial counts towards the budget (a trial to be run again does not, nor one that
+    other code than tunelab made on the same study)."""
+    if trial.state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
+        return False
+    record = TrialRecord.from_trial(trial)
+    if record.external:
+        return False
+    return trial.state != TrialState.FAIL or record.gave_up(trial)
 
 
 def done_trials(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
@@ -278,6 +284,9 @@ class Schedule:
         params = stage.space.suggest(trial)
         overrides = dict(stage.carried) | stage.space.overrides(params)
         set_trial_attrs(trial, overrides=overrides, device=self.device)
+        pinned = self._pin(trial, stage, params)
+        if pinned:  # one write less for the trials of a stage that pins nothing
+            set_trial_attrs(trial, pinned=pinned)
         try:
             config = self.spec.run_config(overrides, f"trial {trial.number}")
         except ConfigError as exc:
@@ -286,6 +295,27 @@ class Schedule:
         seeds = [first + i for i in range(stage.repeats or self.spec.repeats)]
         set_trial_attrs(trial, seeds=seeds)
         return Prepared(trial, params, config, seeds, key=population_key(config, self.pad))
+
+    def _pin(self, trial: optuna.Trial, stage: Stage, params: Mapping[str, Any]) -> list[str]:
+        """Record the parameters the stage holds at one value (and a planned point's extra ones) as
+        the trial's parameters too, so that Optuna shows its whole configuration; their names."""
+        pins = dict(stage.pinned)
+        if stage.planned:
+            pins |= self.store.fixed_params(trial.number)
+        pins = {k: v for k, v in pins.items() if k not in params and stage.space.uses(k, params)}
+        if not pins:
+            return []
+        known: dict[str, BaseDistribution] = {}
+        for other in self.study.get_trials(deepcopy=False):
+            for name in pins.keys() - known.keys():
+                if name in other.distributions:
+                    known[name] = other.distributions[name]
+        recorded = {}
+        for name, value in pins.items():
+            distribution = pinned_distribution(value, known.get(name))
+            if distribution is not None:
+                recorded[name] = (value, distribution)
+        return self.store.set_params(trial.number, recorded)
 
 
 def recover(store: TrialStore) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from pydantic import TypeAdapter
 
 from tunelab.errors import ConfigError
@@ -78,6 +79,18 @@ class Space:
             lists.setdefault(name, []).append(value)
         return out | lists
 
+    def covers(self, name: str) -> bool:
+        """Whether parameter ``name`` is the space's own (drawn, fixed, a layer of a per-layer one)."""
+        return name in self.params or name in self.named or self._is_layer(name)
+
+    def uses(self, name: str, params: Mapping[str, Any]) -> bool:
+        """Whether a trial with ``params`` has parameter ``name``: not a layer beyond its depth."""
+        key, _, index = name.rpartition(".")
+        template = self.params.get(key)
+        if not index.isdigit() or template is None or template.per_layer is None:
+            return True
+        return int(index) < self._depth(template.per_layer, params)
+
     def _is_layer(self, name: str) -> bool:
         key, _, index = name.rpartition(".")
         return index.isdigit() and key in self.params and self.params[key].per_layer is not None
@@ -126,6 +139,30 @@ class Space:
     def from_raw(cls, raw: Mapping[str, Any]) -> Space:
         params = {k: _PARAM.validate_python(v) for k, v in raw["params"].items()}
         return cls(params, raw.get("named", {}))
+
+
+def pinned_distribution(value: Any, known: BaseDistribution | None) -> BaseDistribution | None:
+    """The distribution under which a trial records ``value`` of a parameter it did not draw.
+
+    One value only where the storage allows it: a float or int range of that one value (Optuna's
+    storage requires the same kind and log scale as the study's other trials of that name), the
+    study's own choices for a categorical one (it refuses any other choices). None where the value
+    cannot be recorded so (not a scalar, not of the parameter's kind): it stays in the overrides only.
+    """
+    if isinstance(value, list | dict | tuple):
+        return None
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if known is None:
+        return CategoricalDistribution([value])
+    if isinstance(known, CategoricalDistribution):
+        return known if any(value == c and type(value) is type(c) for c in known.choices) else None
+    if isinstance(known, IntDistribution) and number and float(value).is_integer():
+        ok = not known.log or value >= 1
+        return IntDistribution(int(value), int(value), log=known.log) if ok else None
+    if isinstance(known, FloatDistribution) and number:
+        ok = not known.log or value > 0
+        return FloatDistribution(float(value), float(value), log=known.log) if ok else None
+    return None
 
 
 def _suggest(trial: optuna.Trial, name: str, param: Param) -> Any:

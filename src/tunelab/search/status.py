@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any, cast
 
+from optuna.trial import FrozenTrial, TrialState
 from rich.table import Table
 
 from tunelab.errors import ConfigError
@@ -13,12 +15,33 @@ from tunelab.search.record import TrialRecord
 from tunelab.search.scheduling import done_trials
 from tunelab.search.strategies.base import is_final
 
+MAX_EXTERNAL = 20  # rows of the external-trials table that status shows
+
+
+def external_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    """Trials that other code than tunelab made on the study (``study.optimize`` on its storage)."""
+    return [t for t in trials if TrialRecord.from_trial(t).external]
+
+
+def external_summary(trials: Sequence[FrozenTrial], goal: str) -> dict[str, Any]:
+    """How many trials other code made, and the best of them: number, value and parameters."""
+    external = external_trials(trials)
+    done = [t for t in external if t.state == TrialState.COMPLETE and t.value is not None]
+    pick = max if goal == "maximize" else min
+    top = pick(done, key=lambda t: float(t.value or 0.0)) if done else None
+    best = {"number": top.number, "value": top.value, "params": top.params} if top else None
+    return {"count": len(external), "best": best}
+
 
 def best_summary(handle: StudyHandle) -> dict[str, Any]:
-    """The best trial: number, objective, parameters, run settings and metrics (mean over seeds)."""
+    """The best of tunelab's trials: number, objective, parameters, run settings and metrics (mean
+    over seeds); ``external`` says how many trials other code made on the study, and the best of them."""
+    trials = handle.study.get_trials(deepcopy=False)
+    external = external_summary(trials, handle.spec.objective.goal)
     best = handle.best()
     if best is None:
-        raise ConfigError(f"study {handle.spec.name!r} has no completed trial yet")
+        others = f" ({external['count']} made by other code than tunelab)" if external["count"] else ""
+        raise ConfigError(f"study {handle.spec.name!r} has no completed trial of tunelab's yet{others}")
     record = TrialRecord.from_trial(best)
     return {
         "study": handle.spec.name,
@@ -31,6 +54,7 @@ def best_summary(handle: StudyHandle) -> dict[str, Any]:
         "overrides": record.overrides,
         "metrics": {k: v for k, v in record.metrics.items() if not k.endswith("_std")},
         "seeds": record.seeds,
+        "external": external,
     }
 
 
@@ -53,9 +77,13 @@ def status_tables(handle: StudyHandle) -> list[Table]:
     done = done_trials(trials)
     searched = sum(not is_final(t) for t in done)
     finals = sum(is_final(t) for t in done)
+    external = external_trials(trials)
     summary.add_row(
         "trials",
-        f"{searched}" + (f" / {budget}" if budget else "") + (f" + {finals} final" if finals else ""),
+        f"{searched}"
+        + (f" / {budget}" if budget else "")
+        + (f" + {finals} final" if finals else "")
+        + (f" + {len(external)} external (made by other code than tunelab)" if external else ""),
     )
     summary.add_row("by outcome", ", ".join(f"{k} {v}" for k, v in sorted(states.items())))
     tables = [summary]
@@ -97,7 +125,22 @@ def status_tables(handle: StudyHandle) -> list[Table]:
                 spread = f" ± {ci:.4f}" if isinstance(ci, float) and ci == ci else ""
                 table.add_row(key, f"{metrics[key]:.4f}{spread}")
         tables.append(table)
+    if external:
+        tables.append(_external_table(external))
     return tables
+
+
+def _external_table(external: Sequence[FrozenTrial]) -> Table:
+    """The trials other code made: their number, state, value and parameters (not ranked by tunelab)."""
+    table = Table(title=f"external trials ({len(external)}, made by other code than tunelab; not ranked)")
+    for column in ("#", "state", "value", "params"):
+        table.add_column(column, overflow="fold")
+    for trial in external[-MAX_EXTERNAL:]:
+        value = "—" if trial.value is None else f"{trial.value:.4f}"
+        table.add_row(str(trial.number), trial.state.name.lower(), value, _compact(trial.params) or "—")
+    if len(external) > MAX_EXTERNAL:
+        table.caption = f"the last {MAX_EXTERNAL} of {len(external)}"
+    return table
 
 
 def _compact(value: Any) -> str:

@@ -12,8 +12,11 @@ and the study handle keeps, not the study's private one.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
+from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from tunelab.search.record import trial_attrs
@@ -60,6 +63,24 @@ class TrialStore:
     def requeue(self, number: int, *, fresh: bool = False) -> None:
         """Queue the failed trial ``number`` to run again (its failures forgotten when ``fresh``)."""
         self.policy.requeue(self.study, self.get(number), fresh=fresh)
+    def fixed_params(self, number: int) -> dict[str, Any]:
+        """The parameters a trial was enqueued with (Optuna keeps them in its system attributes)."""
+        return dict(self.get(number).system_attrs.get("fixed_params") or {})
+
+    def set_params(self, number: int, params: Mapping[str, tuple[Any, BaseDistribution]]) -> list[str]:
+        """Record parameters that no sampler drew, each ``(value, distribution)``; the names set.
+
+        A name that the storage refuses (another worker recorded it under other choices meanwhile)
+        is left out.
+        """
+        trial_id, done = self.trial_id(number), []
+        for name, (value, distribution) in params.items():
+            with contextlib.suppress(ValueError):
+                self.storage.set_trial_param(
+                    trial_id, name, distribution.to_internal_repr(value), distribution
+                )
+                done.append(name)
+        return done
 
     def first_of_chain(self, number: int) -> int:
         """The number of the first trial of a chain of retries (the key of its checkpoints)."""

@@ -40,6 +40,10 @@ class Stage:
     n_trials: int | None = None  # sampled: trials in this stage; None: until the study's budget
     sampler: str = "random"
     carried: Mapping[str, Any] = field(default_factory=dict)  # overrides applied before the stage's own
+    # Parameters of the search that the stage holds at one value (narrowed to one, carried from the
+    # best so far): each of its trials records them as parameters too, so that Optuna's ``params``
+    # hold the trial's whole configuration. A planned point may pin more (its keys not drawn).
+    pinned: Mapping[str, Any] = field(default_factory=dict)
     info: Mapping[str, Any] = field(default_factory=dict)  # shown in status and the report
     repeats: int | None = None  # seeds per trial; None: the study's repeats
     seed_offset: int = 0  # the first seed is train.seed + seed_offset
@@ -58,6 +62,7 @@ class Stage:
             "n_trials": self.n_trials,
             "sampler": self.sampler,
             "carried": dict(self.carried),
+            "pinned": dict(self.pinned),
             "info": dict(self.info),
             "repeats": self.repeats,
             "seed_offset": self.seed_offset,
@@ -75,6 +80,7 @@ class Stage:
             n_trials=raw["n_trials"],
             sampler=raw["sampler"],
             carried=raw["carried"],
+            pinned=raw.get("pinned", {}),
             info=raw["info"],
             repeats=raw.get("repeats"),
             seed_offset=raw.get("seed_offset", 0),
@@ -116,12 +122,19 @@ class Strategy:
 
 
 def completed(trials: Sequence[FrozenTrial], stage: int | None = None) -> list[FrozenTrial]:
-    """Trials with an objective value, of one stage or of all."""
-    return [
-        t
-        for t in trials
-        if t.state == TrialState.COMPLETE and (stage is None or TrialRecord.from_trial(t).stage == stage)
-    ]
+    """tunelab's trials with an objective value, of one stage or of all.
+
+    A trial that other code made on the same study (``study.optimize``) is left out: it has no run
+    settings or metrics to carry on, train again or show as the study's answer.
+    """
+    out = []
+    for trial in trials:
+        if trial.state != TrialState.COMPLETE:
+            continue
+        record = TrialRecord.from_trial(trial)
+        if not record.external and (stage is None or record.stage == stage):
+            out.append(trial)
+    return out
 
 
 def ranked(trials: Sequence[FrozenTrial], spec: StudySpec) -> list[FrozenTrial]:
@@ -136,7 +149,8 @@ def is_final(trial: FrozenTrial) -> bool:
 
 
 def best_trial(trials: Sequence[FrozenTrial], spec: StudySpec) -> FrozenTrial | None:
-    """The study's answer: the best final-stage trial once there is one, else the best trial.
+    """The study's answer: the best final-stage trial once there is one, else the best trial
+    (of tunelab's own: see :func:`completed`).
 
     A final trial's value is a mean over fresh seeds, free of the luck that made its configuration
     win the search, so it is preferred over any single search trial.

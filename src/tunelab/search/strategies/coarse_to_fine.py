@@ -4,7 +4,8 @@ Stage 1 draws ``coarse_trials`` at random from the whole space. Its best ``top_f
 then set a narrower space: a numeric parameter's new range is mean ± ``width`` × std of its values in
 those trials (in log space for a log-scaled one), clipped to the old range; a discrete parameter
 takes its most frequent value. Stage 2 runs TPE for ``fine_trials`` in that space. The bounds are
-stored with the stage, so ``status`` and the report show them.
+stored with the stage, so ``status`` and the report show them; a parameter narrowed to one value is
+pinned (each fine trial records it as a parameter too).
 """
 
 from __future__ import annotations
@@ -48,7 +49,10 @@ def coarse_to_fine(spec: StudySpec, index: int, trials: Sequence[FrozenTrial]) -
     n_top = max(2, math.ceil(strategy.top_fraction * len(coarse)))
     narrowed, bounds = narrow(space, coarse[:n_top], strategy.width)
     info = {"top_trials": [t.number for t in coarse[:n_top]], "bounds": bounds, "of": len(coarse)}
-    return Stage(name="fine", space=narrowed, n_trials=strategy.fine_trials, sampler="tpe", info=info)
+    pinned = {name: bound["value"] for name, bound in bounds.items() if "value" in bound}
+    return Stage(
+        name="fine", space=narrowed, n_trials=strategy.fine_trials, sampler="tpe", info=info, pinned=pinned
+    )
 
 
 def narrow(space: Space, top: Sequence[FrozenTrial], width: float) -> tuple[Space, dict[str, Any]]:

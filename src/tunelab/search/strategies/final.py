@@ -36,10 +36,15 @@ def final(spec: StudySpec, trials: Sequence[FrozenTrial]) -> Stage | None:
         ListedConfig(name=f"trial {t.number}", set=dict(TrialRecord.from_trial(t).overrides)) for t in best
     ]
     space = Space.listed(NAME, configs)
+    # Each point pins its search trial's parameters, so a final trial's params are the whole configuration.
+    points = [
+        {NAME: c.name} | {k: v for k, v in t.params.items() if k != NAME}
+        for c, t in zip(configs, best, strict=True)
+    ]
     return Stage(
         name=NAME,
         space=space,
-        points=space.grid(),
+        points=points,
         repeats=spec.final.seeds,
         seed_offset=spec.repeats,  # the search used seeds train.seed .. train.seed + repeats - 1
         final=True,

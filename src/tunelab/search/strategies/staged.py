@@ -78,8 +78,10 @@ def staged(spec: StudySpec, index: int, trials: Sequence[FrozenTrial]) -> Stage 
     for point in points:
         for key in space.overrides(point):
             carried.pop(key, None)
+    # The best's parameters that this stage does not vary are pinned: its trials record them too.
+    pinned = {k: v for k, v in best[0].params.items() if not space.covers(k)} if best else {}
     info = {"carried_from": best[0].number if best else None}
-    return Stage(name=stage.name, space=space, points=points, carried=carried, info=info)
+    return Stage(name=stage.name, space=space, points=points, carried=carried, pinned=pinned, info=info)
 
 
 STRATEGY = Strategy(StagedStrategy, staged, planned=True, values_from="stages")
