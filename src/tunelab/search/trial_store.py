@@ -63,6 +63,7 @@ class TrialStore:
     def requeue(self, number: int, *, fresh: bool = False) -> None:
         """Queue the failed trial ``number`` to run again (its failures forgotten when ``fresh``)."""
         self.policy.requeue(self.study, self.get(number), fresh=fresh)
+
     def fixed_params(self, number: int) -> dict[str, Any]:
         """The parameters a trial was enqueued with (Optuna keeps them in its system attributes)."""
         return dict(self.get(number).system_attrs.get("fixed_params") or {})
