@@ -7,18 +7,14 @@ from pathlib import Path
 import pytest
 
 from tunelab.errors import TunelabError
-from tunelab.search import load_study_spec, open_study
+from tunelab.search import Observer, load_study_spec, open_study
 from tunelab.search import workers as workers_module
 
 GRID = Path(__file__).resolve().parents[2] / "studies" / "examples" / "digits-grid.yaml"
 
 
-class Quiet:
-    def started(self, *args):
-        pass
-
-    def trial_finished(self, *args):
-        pass
+class Quiet(Observer):
+    """Reports nothing."""
 
 
 def test_a_failed_worker_is_reported_with_the_last_line_of_its_log(tmp_path, monkeypatch):

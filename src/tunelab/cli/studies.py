@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -49,16 +48,14 @@ def run(
     quiet: QuietOption = False,
 ) -> None:
     """Run a study, or resume it: finished trials are kept, an interrupted one runs again."""
-    from tunelab.search import load_study_spec, open_study
-
-    handle = open_study(load_study_spec(study, set_ or []), storage, out_dir)
+    handle = _open(study, set_, storage, out_dir, quiet)
     if workers == 1:
         _work(handle, n_trials, timeout, data_dir, device, None, quiet)
     else:
         from tunelab.search.workers import WorkerSettings, run_local_workers
 
         settings = WorkerSettings(n_trials, timeout, data_dir)
-        with StudyProgress(enabled=not quiet) as progress:
+        with _progress(quiet) as progress:
             run_local_workers(handle, workers, settings, device, progress)
     _print_status(handle)
 
@@ -80,10 +77,20 @@ def worker(
     quiet: QuietOption = False,
 ) -> None:
     """Work on a study alongside other workers (on any machine) sharing its --storage."""
+    handle = _open(study, set_, storage, out_dir, quiet)
+    _work(handle, n_trials, timeout, data_dir, device, threads, quiet)
+
+
+def _open(study: Path, set_: list[str] | None, storage: str | None, out_dir: Path | None, quiet: bool) -> Any:
+    """Open (or resume) the study; say what the overrides changed (a searched setting they fix)."""
     from tunelab.search import load_study_spec, open_study
 
-    handle = open_study(load_study_spec(study, set_ or []), storage, out_dir)
-    _work(handle, n_trials, timeout, data_dir, device, threads, quiet)
+    notes: list[str] = []
+    spec = load_study_spec(study, set_ or [], notes)
+    handle = open_study(spec, storage, out_dir, notes)
+    for note in notes if not quiet else []:
+        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+    return handle
 
 
 def _work(
@@ -101,7 +108,7 @@ def _work(
         import torch
 
         torch.set_num_threads(threads)
-    with StudyProgress(enabled=not quiet) as progress:
+    with _progress(quiet) as progress:
         try:
             Worker(
                 handle,
@@ -109,8 +116,7 @@ def _work(
                 timeout=timeout,
                 data_dir=data_dir,
                 device=device,
-                # Observer's methods, not its class: the CLI imports no study code until a command runs
-                observer=progress,  # type: ignore[arg-type]
+                observer=progress,
             ).run()
         except KeyboardInterrupt:
             progress.close()
@@ -123,73 +129,11 @@ def _work(
             raise typer.Exit(130) from None
 
 
-class StudyProgress:
-    """Trials done / budget, the best so far and the current trial's epoch; plain lines off a terminal."""
+def _progress(quiet: bool) -> Any:
+    """The study's progress on stderr: rich's live view on a terminal, plain lines through a pipe."""
+    from tunelab.progress import Board, progress_board
 
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled, self.best = enabled, "—"
-        self.bar: Any = None  # a rich Progress on a terminal
-        self.budget: int | None = None
-        self.current, self.metric = "", "value"
-
-    def __enter__(self) -> StudyProgress:
-        return self
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-            self.bar = None
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def started(self, spec: Any, storage: str, done: int, budget: int | None) -> None:
-        self.metric, self.budget = spec.objective.metric, budget
-        if not self.enabled:
-            return
-        err.print(
-            f"study [bold]{spec.name}[/] · {spec.strategy.name} · {storage} · {done} trials already done",
-            highlight=False,
-        )
-        if err.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(
-                TextColumn("trials"),
-                MofNCompleteColumn(),
-                BarColumn(),
-                TimeElapsedColumn(),
-                TextColumn("{task.fields[line]}"),
-                console=err,
-            )
-            self.bar.start()
-            self.task = self.bar.add_task("study", total=budget, completed=done, line="")
-
-    def trial_started(self, number: int, stage: str, params: Mapping[str, Any]) -> None:
-        self.current = f"trial {number} ({stage})"
-        if self.enabled and self.bar is None:
-            shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
-            err.print(f"{self.current}: {shown}", highlight=False)
-
-    def epoch(self, number: int, epoch: int, epochs: int, record: Mapping[str, float]) -> None:
-        if self.bar is not None:
-            acc = record["val_accuracy"]
-            line = f"best {self.best} · {self.current} epoch {epoch}/{epochs} val acc {acc:.4f}"
-            self.bar.update(self.task, line=line)
-
-    def trial_finished(self, number: int, outcome: Any, done: int, best: Any) -> None:
-        if best is not None:
-            self.best = f"{best.value:.4f} (#{best.number})"
-        value = outcome.value(self.metric)
-        shown = f"{self.metric} {value:.4f}" if value is not None else (outcome.reason or "")
-        if self.bar is not None:
-            self.bar.update(self.task, completed=done, line=f"best {self.best}")
-        elif self.enabled:
-            total = f"/{self.budget}" if self.budget else ""
-            err.print(
-                f"trial {number} {outcome.outcome}: {shown} · {done}{total} done · best {self.best}",
-                highlight=False,
-            )
+    return (None if quiet else progress_board("auto", err)) or Board()
 
 
 def _short(value: Any) -> str:

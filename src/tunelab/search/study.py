@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -25,19 +25,23 @@ from optuna.trial import FrozenTrial
 from tunelab.errors import TunelabError
 from tunelab.provenance import provenance
 from tunelab.search.checkpoints import clear as clear_checkpoints
-from tunelab.search.execution import Executor, Observer, Prepared
+from tunelab.search.execution import Executor, Observer, Observers, Prepared
 from tunelab.search.handle import StudyHandle, load_study, open_study
 from tunelab.search.record import StudyRecord, set_study_attrs
 from tunelab.search.results import trials_dataframe
-from tunelab.search.scheduling import Schedule, counted
+from tunelab.search.scheduling import Schedule, counted, expected_trials
 from tunelab.search.spec import StudySpec, load_study_spec, validate_study_spec
 from tunelab.search.storage import study_lock
 from tunelab.search.strategies import Stage, best_trial
 from tunelab.search.trial_store import TrialStore
 from tunelab.train import resolve_device
 
+if TYPE_CHECKING:
+    from tunelab.progress import ProgressSetting
+
 __all__ = [
     "Observer",
+    "Observers",
     "StudyHandle",
     "StudyResult",
     "Worker",
@@ -94,9 +98,12 @@ class Worker:
         with study_lock(self.handle.url, self.spec.name):
             if not StudyRecord.from_study(self.study).provenance:  # the first worker's, device resolved
                 set_study_attrs(self.study, provenance=self.provenance)
+        with study_lock(self.handle.url, self.spec.name):
+            self.schedule.check_budget()
         self.executor.splits(self.spec.run_config({}, "study"))  # missing data fails here, before any trial
         trials = self.study.get_trials(deepcopy=False)
-        self.observer.started(self.spec, self.handle.storage_shown, sum(map(counted, trials)), self.n_trials)
+        total = expected_trials(self.spec, self.n_trials)
+        self.observer.started(self.spec, self.handle.storage_shown, sum(map(counted, trials)), total)
         start = time.monotonic()
         while self.timeout is None or time.monotonic() - start < self.timeout:
             with study_lock(self.handle.url, self.spec.name):
@@ -126,14 +133,13 @@ class Worker:
         finally:
             for beat in heartbeats:
                 beat.__exit__()
-        for item in batch:
+        for item in batch:  # each told, then shown with the count and best of that moment
+            assert item.outcome is not None
             self.schedule.tell(item)
             clear_checkpoints(self.handle.url, self.spec.name, self.store.first_of_chain(item.trial.number))
-        trials = self.study.get_trials(deepcopy=False)
-        best = best_trial(trials, self.spec)
-        for item in batch:
-            assert item.outcome is not None
-            self.observer.trial_finished(item.trial.number, item.outcome, sum(map(counted, trials)), best)
+            trials = self.study.get_trials(deepcopy=False)
+            done, best = sum(map(counted, trials)), best_trial(trials, self.spec)
+            self.observer.trial_finished(item.trial.number, item.outcome, done, best)
 
 
 # ------------------------------------------------------------------------------------------ results
@@ -170,8 +176,15 @@ def run_study(
     data_dir: str | Path | None = None,
     device: str | None = None,
     observer: Observer | None = None,
+    progress: ProgressSetting = False,
 ) -> StudyResult:
-    """Run (or resume) a study from a study file, a mapping or a :class:`StudySpec`."""
+    """Run (or resume) a study from a study file, a mapping or a :class:`StudySpec`.
+
+    ``progress=True`` shows each trial and epoch as it happens (rich's live view on a terminal or in
+    a notebook with ipywidgets, plain lines otherwise); ``"lines"``, ``"live"`` or ``"tqdm"`` choose
+    the view, and a callable receives each :class:`tunelab.progress.Event`. ``observer`` receives
+    the reports themselves (:class:`Observer`); with both, both do.
+    """
     if isinstance(study, StudySpec):
         spec = study
     elif isinstance(study, Mapping):
@@ -179,13 +192,22 @@ def run_study(
     else:
         spec = load_study_spec(study, overrides)
     handle = open_study(spec, storage, Path(out) if out else None)
+    from tunelab.progress import progress_board  # rich's views: only when a study runs
+
+    board = progress_board(progress)
+    if board is not None and observer is not None:
+        observer = Observers(board, observer)
     worker = Worker(
         handle,
         n_trials=n_trials,
         timeout=timeout,
         data_dir=Path(data_dir) if data_dir else None,
         device=device,
-        observer=observer,
+        observer=observer or board,
     )
-    worker.run()
+    try:
+        worker.run()
+    finally:
+        if board is not None:
+            board.close()
     return StudyResult(handle)

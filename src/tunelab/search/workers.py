@@ -5,7 +5,8 @@ parent opened (:class:`~tunelab.search.worker_main.WorkerJob`) and works on it a
 would; the storage URL travels in its environment, not on its command line. With several GPUs,
 worker i gets ``cuda:i mod n``; on a CPU the cores are split between workers, so K workers do not
 fight over the same threads.
-The parent only watches: it polls the storage for progress and stops the workers on Ctrl-C.
+The parent only watches: it polls the storage for progress (trials started and finished, and the
+epochs a trial reports to it) and stops the workers on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from optuna.trial import TrialState
 
 from tunelab.errors import TunelabError
-from tunelab.search.execution import TrialOutcome
+from tunelab.search.execution import EpochUpdate, TrialOutcome
 from tunelab.search.handle import StudyHandle
 from tunelab.search.record import TrialRecord
-from tunelab.search.scheduling import counted
+from tunelab.search.scheduling import counted, expected_trials
 from tunelab.search.worker_main import WorkerJob
 
 POLL_S = 1.0
@@ -74,21 +76,21 @@ def run_local_workers(
         with (logs / f"worker-{i}.log").open("w") as log:  # a file, not a pipe nobody reads until the end
             procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log))
     trials = handle.study.get_trials(deepcopy=False)
-    observer.started(
-        handle.spec, handle.storage_shown, sum(map(counted, trials)), handle.spec.budget.n_trials
-    )
+    total = expected_trials(handle.spec, settings.n_trials)
+    observer.started(handle.spec, handle.storage_shown, sum(map(counted, trials)), total)
     seen: set[int] = set()
+    shown: dict[int, int] = {}
     try:
         while any(p.poll() is None for p in procs):
             time.sleep(POLL_S)
-            _report(handle, observer, seen)
+            _report(handle, observer, seen, shown)
     except KeyboardInterrupt:
         for p in procs:
             p.send_signal(2)  # each worker marks its trial interrupted and exits
         for p in procs:
             p.wait()
         raise
-    _report(handle, observer, seen)
+    _report(handle, observer, seen, shown)
     failed = [i for i, p in enumerate(procs) if p.returncode != 0]
     if failed:
         first = failed[0]
@@ -108,12 +110,25 @@ def _last_line(log: Path) -> str:
     return lines[-1].removeprefix("error: ") if lines else ""
 
 
-def _report(handle: StudyHandle, observer: Any, seen: set[int]) -> None:
+def _report(handle: StudyHandle, observer: Any, seen: set[int], shown: dict[int, int] | None = None) -> None:
+    """Hand ``observer`` what the workers did since the last look: trials started, the epochs their
+    first seed reported to the storage (Optuna's intermediate values), trials finished."""
+    shown = {} if shown is None else shown  # trial number -> the last epoch shown
     trials = handle.study.get_trials(deepcopy=False)
     done = sum(map(counted, trials))
+    metric = handle.spec.objective.metric
     for trial in trials:
+        record = TrialRecord.from_trial(trial)
+        if trial.state == TrialState.RUNNING and record.seeds:  # seeds: its configuration is drawn
+            if trial.number not in shown:
+                shown[trial.number] = 0
+                observer.trial_started(trial.number, record.stage_name or "", trial.params)
+            epochs = int(record.overrides.get("train.epochs", handle.spec.train.epochs))
+            for epoch in sorted(e for e in trial.intermediate_values if e > shown[trial.number]):
+                value = trial.intermediate_values[epoch]
+                observer.epoch(EpochUpdate(trial.number, record.seeds[0], epoch, epochs, {metric: value}))
+                shown[trial.number] = epoch
         if counted(trial) and trial.number not in seen:
             seen.add(trial.number)
-            record = TrialRecord.from_trial(trial)
             outcome = TrialOutcome(record.outcome or "completed", record.reason, metrics=record.metrics)
             observer.trial_finished(trial.number, outcome, done, handle.best())
