@@ -7,6 +7,7 @@ same study file; ``load_study`` opens an existing one for the commands that read
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,25 +51,67 @@ class StudyHandle:
         return best_trial(self.study.get_trials(deepcopy=False), self.spec)
 
 
+# How and where trials run, not what they compute: a rerun may change these (prefixes of dotted fields).
+RERUN_FREE = (
+    "retries",
+    "seed",  # the sampler's: which points are drawn next, not how a point trains
+    "checkpoint_interval_s",
+    "population",  # also population_padding: members match lone runs within float tolerance
+    "train.device",
+    "train.eval_batch_size",
+    "train.compile",
+)
+
+
 def _comparable(spec: StudySpec) -> dict[str, Any]:
     return spec.model_dump(mode="json", exclude={"budget", "storage", "description"})
 
 
-def _differences(stored: dict[str, Any], spec: StudySpec) -> list[str]:
-    """The top-level fields in which ``spec`` differs from the spec a study was made from.
+def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as dotted fields and their values (lists, and a space's parameters, are values)."""
+    if not isinstance(value, dict) or not value:
+        return {prefix: value}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        out |= {name: item} if prefix.endswith("space") else _leaves(item, name)
+    return out
+
+
+def _differences(stored: dict[str, Any], spec: StudySpec, final_started: bool) -> tuple[list[str], list[str]]:
+    """The dotted fields in which ``spec`` differs from the spec a study was made from, each as
+    ``field (A there, B here)``: those refused, and those a rerun may change (:data:`RERUN_FREE`, and
+    the ``final`` section while the final stage has not started).
 
     The stored spec is read by this version of tunelab first, so a setting added since (with its
     default) is not a difference: a study made by an older tunelab can be resumed. Both are the spec
-    as written (``train.device: auto``, not the device a worker resolved it to), so a study resumed on
-    another machine is not refused.
+    as written (``train.device: auto``, not the device a worker resolved it to).
     """
     with contextlib.suppress(ValidationError):
         stored = _comparable(StudySpec.model_validate(stored))
-    return sorted(k for k, v in _comparable(spec).items() if stored.get(k) != v)
+    old, new = _leaves(stored), _leaves(_comparable(spec))
+    free = RERUN_FREE if final_started else (*RERUN_FREE, "final")
+    refused, allowed = [], []
+    for key in sorted(old.keys() | new.keys()):
+        if old.get(key) != new.get(key):
+            change = f"{key} ({_shown(old.get(key))} there, {_shown(new.get(key))} here)"
+            (allowed if any(key.startswith(f) for f in free) else refused).append(change)
+    return refused, allowed
 
 
-def open_study(spec: StudySpec, storage: str | None = None, out_dir: Path | None = None) -> StudyHandle:
-    """Create the study, or load it when it exists and was made from the same study file."""
+def _shown(value: Any) -> str:
+    return "unset" if value is None else json.dumps(value)
+
+
+def open_study(
+    spec: StudySpec, storage: str | None = None, out_dir: Path | None = None, notes: list[str] | None = None
+) -> StudyHandle:
+    """Create the study, or load it when it exists and was made from the same study file.
+
+    A rerun may change how trials run (:data:`RERUN_FREE`), the budget (to extend it) and the final
+    section before the final stage starts; any change to what a trial computes is refused with one
+    sentence naming the fields. ``notes`` gains a sentence on each change taken.
+    """
     out_dir = Path(out_dir or Path("runs") / spec.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     url = storage or spec.storage or default_storage(out_dir)
@@ -81,14 +124,27 @@ def open_study(spec: StudySpec, storage: str | None = None, out_dir: Path | None
             pruner=make_pruner(spec),
             load_if_exists=True,
         )
-        stored = StudyRecord.from_study(study).spec
+        record = StudyRecord.from_study(study)
+        stored = record.spec
         if stored is None:  # the provenance is the first worker's, with the device it resolved
             set_study_attrs(study, spec=_comparable(spec))
-        elif changed := _differences(stored, spec):
-            raise ConfigError(
-                f"study {spec.name!r} in {mask(url)} was made from a different study file "
-                f"({', '.join(changed)} differ); give it another name, or another --out or --storage"
-            )
+        else:
+            final_started = any(raw.get("final") for raw in record.stages)
+            refused, allowed = _differences(stored, spec, final_started)
+            if refused:
+                shown = "; ".join(refused[:3]) + (
+                    f"; and {len(refused) - 3} more" if len(refused) > 3 else ""
+                )
+                raise ConfigError(
+                    f"study {spec.name!r} in {mask(url)} was made with other settings: {shown}; a change "
+                    "to what trials compute would mix two studies in one, so rerun it as it was made "
+                    f"(its settings: {out_dir / 'study.yaml'}), or start a new one with --out (or "
+                    "another --storage)"
+                )
+            if allowed:
+                set_study_attrs(study, spec=_comparable(spec))  # the next rerun compares with this one
+                if notes is not None:
+                    notes.append(f"the study goes on with {'; '.join(allowed)}")
     # The default SQLite file is found beside study.yaml, so the folder can be moved or copied whole.
     shown_url = None if url == default_storage(out_dir) else _without_password(url)
     shown = spec.model_dump(mode="json") | {"storage": shown_url}
