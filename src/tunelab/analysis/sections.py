@@ -291,6 +291,25 @@ def _final(data: StudyData) -> Section | None:
     return Section("Final configurations", [text, TableItem("final", table, caption)])
 
 
+def _baseline_splits(data: StudyData, baselines: Sequence[BaselineResults]) -> str:
+    """Whether the baselines on the study's dataset were validated on its images: the split each used."""
+    study = data.spec.data
+    fields = ("val_fraction", "split_seed", "train_subset")
+    shown = f"validation {study.val_fraction:.0%} of train, split seed {study.split_seed}"
+    differ = []
+    for result in baselines:
+        changed = [f for f in fields if result.data.get(f, getattr(study, f)) != getattr(study, f)]
+        if result.dataset == study.name and changed:
+            theirs = ", ".join(f"data.{f} {result.data.get(f)}" for f in changed)
+            differ.append(f"{len(result.results)} baselines on {result.dataset} used {theirs}")
+    if not differ:
+        return f"The baselines used the study's split ({shown})."
+    return (
+        f"Note: {'; '.join(differ)}, not the study's split ({shown}): their validation scores are on "
+        "other images (`tunelab baselines --study STUDY` fits them on the study's split)."
+    )
+
+
 def _baselines(data: StudyData, baselines: Sequence[BaselineResults]) -> Section | None:
     if not baselines:
         return None
@@ -300,6 +319,8 @@ def _baselines(data: StudyData, baselines: Sequence[BaselineResults]) -> Section
     other = sorted({b.dataset for b in baselines} - studied)
     if other:
         blocks.append(f"Note: some baselines ran on another dataset ({', '.join(other)}) than the study.")
+    if any(b.dataset == data.spec.data.name for b in baselines):
+        blocks.append(_baseline_splits(data, baselines))
     blocks.append(
         TableItem("baselines", table, "Study best vs classical baselines (time: training/fit seconds)")
     )

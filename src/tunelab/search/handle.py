@@ -50,6 +50,13 @@ class StudyHandle:
     def best(self) -> FrozenTrial | None:
         return best_trial(self.study.get_trials(deepcopy=False), self.spec)
 
+    @property
+    def data_dir(self) -> Path | None:
+        """The ``--data-dir`` the study's trials read their data from (None: the default lookup), so
+        that the commands that follow a study (probe, ensemble, baselines) find the same files."""
+        recorded = StudyRecord.from_study(self.study).data_dir
+        return Path(recorded) if recorded else None
+
 
 # How and where trials run, not what they compute: a rerun may change these (prefixes of dotted fields).
 RERUN_FREE = (
@@ -91,7 +98,8 @@ def _differences(stored: dict[str, Any], spec: StudySpec, final_started: bool) -
         stored = _comparable(StudySpec.model_validate(stored))
     old, new = _leaves(stored), _leaves(_comparable(spec))
     free = RERUN_FREE if final_started else (*RERUN_FREE, "final")
-    refused, allowed = [], []
+    refused: list[str] = []
+    allowed: list[str] = []
     for key in sorted(old.keys() | new.keys()):
         if old.get(key) != new.get(key):
             change = f"{key} ({_shown(old.get(key))} there, {_shown(new.get(key))} here)"
@@ -132,11 +140,11 @@ def open_study(
             final_started = any(raw.get("final") for raw in record.stages)
             refused, allowed = _differences(stored, spec, final_started)
             if refused:
-                shown = "; ".join(refused[:3]) + (
+                listed = "; ".join(refused[:3]) + (
                     f"; and {len(refused) - 3} more" if len(refused) > 3 else ""
                 )
                 raise ConfigError(
-                    f"study {spec.name!r} in {mask(url)} was made with other settings: {shown}; a change "
+                    f"study {spec.name!r} in {mask(url)} was made with other settings: {listed}; a change "
                     "to what trials compute would mix two studies in one, so rerun it as it was made "
                     f"(its settings: {out_dir / 'study.yaml'}), or start a new one with --out (or "
                     "another --storage)"

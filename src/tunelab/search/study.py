@@ -79,6 +79,7 @@ class Worker:
         # The one place the device is resolved; everything below is given the result.
         self.device = str(resolve_device(device or self.spec.train.device))
         self.observer = observer or Observer()
+        self.data_dir = data_dir
         self.provenance = provenance(self.device)
         self.store = TrialStore(handle.study, handle.storage)
         self.schedule = Schedule(self.spec, self.store, n_trials=self.n_trials, device=self.device)
@@ -98,6 +99,8 @@ class Worker:
         with study_lock(self.handle.url, self.spec.name):
             if not StudyRecord.from_study(self.study).provenance:  # the first worker's, device resolved
                 set_study_attrs(self.study, provenance=self.provenance)
+            if self.data_dir is not None:  # where probe, ensemble and baselines look for the data too
+                set_study_attrs(self.study, data_dir=str(self.data_dir.resolve()))
         with study_lock(self.handle.url, self.spec.name):
             self.schedule.check_budget()
         self.executor.splits(self.spec.run_config({}, "study"))  # missing data fails here, before any trial
