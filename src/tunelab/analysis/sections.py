@@ -65,7 +65,7 @@ def report_sections(
 def _summary(data: StudyData) -> Section:
     spec, best = data.spec, data.best
     text = (
-        f"Study `{spec.name}` ran {len(data.trials)} trials with the `{spec.strategy.name}` strategy on "
+        f"Study `{spec.name}` ran {data.counts_text()} with the `{spec.strategy.name}` strategy on "
         f"`{spec.data.name}`, to {spec.objective.goal} `{spec.objective.metric}`"
         + (f" (mean of {spec.repeats} seeds per configuration)." if spec.repeats > 1 else ".")
     )
@@ -107,7 +107,15 @@ def _results(data: StudyData) -> Section:
     caption = "All trials, best first" + (f" (mean ± 95% CI over {repeats} seeds)" if repeats > 1 else "")
     if data.spec.final and repeats == 1:
         caption += " (final trials: mean ± 95% CI over their seeds)"
-    return Section("Results", [TableItem("results", S.results_table(data), caption, max_rows=MAX_ROWS)])
+    table = S.results_table(data)
+    blocks: list[str | TableItem | FigureItem] = [TableItem("results", table, caption, max_rows=MAX_ROWS)]
+    if "population" in table:
+        blocks.insert(
+            0,
+            "Runs trained together as one vectorised population (`population`: how many) share each "
+            "step, so each member's `train_time_s` is the whole population's training time, not its own.",
+        )
+    return Section("Results", blocks)
 
 
 def _best(data: StudyData) -> Section | None:
@@ -267,7 +275,10 @@ def _stages(data: StudyData) -> Section | None:
         source = stage.info.get("carried_from")
         text = f"Stage {stage.index + 1}, `{stage.name}`: {len(stage.table)} trials"
         text += f", best #{stage.best}" if stage.best is not None else ", none completed"
-        text += f"; carried from trial #{source}: {carried}." if carried and source is not None else "."
+        text += f"; carried from trial #{source}: {carried}" if carried and source is not None else ""
+        reused = stage.info.get("reused") or {}
+        shown = "; ".join(f"`{point}`: trial #{number}" for point, number in reused.items())
+        text += f"; not trained again, already trained: {shown}." if reused else "."
         slug = f"stage_{stage.index + 1}_{stage.name}".replace(".", "_").replace(" ", "_")
         blocks += [text, TableItem(slug, stage.table, f"Stage {stage.index + 1}: {stage.name}")]
     return Section("Stages", blocks)
