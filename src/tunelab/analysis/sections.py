@@ -7,7 +7,7 @@ format. A section that does not apply to a study is left out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,29 +36,38 @@ def report_sections(
     q: float = 0.2,
     ensembles: Sequence[Any] = (),
     probes: Sequence[tuple[Path, Any]] = (),
+    log: Callable[[str], None] | None = None,
 ) -> list[Section]:
     """The report's sections, in order; those that do not apply are left out.
 
-    ``probes`` pairs each probe folder with what :func:`tunelab.probes.load_probes` read from it.
+    ``probes`` pairs each probe folder with what :func:`tunelab.probes.load_probes` read from it;
+    ``log`` hears the name of each section as its computing starts (some take seconds: fANOVA).
     """
-    builders = [
-        _summary(data),
-        _results(data),
-        _best(data),
-        _curves(data, top_k),
-        _search(data),
-        _parameters(data),
-        _grouped(data),
-        _densities(data, q),
-        _bounds(data),
-        _stages(data),
-        _final(data),
-        _baselines(data, baselines),
-        _ensembles(ensembles),
-        _probes(probes),
-        _provenance(data),
+    builders: list[tuple[str, Callable[[], Section | None]]] = [
+        ("summary", lambda: _summary(data)),
+        ("results", lambda: _results(data)),
+        ("best trial", lambda: _best(data)),
+        ("learning curves", lambda: _curves(data, top_k)),
+        ("search history", lambda: _search(data)),
+        ("parameter importance", lambda: _parameters(data)),
+        ("grouped metrics", lambda: _grouped(data)),
+        ("densities", lambda: _densities(data, q)),
+        ("bounds", lambda: _bounds(data)),
+        ("stages", lambda: _stages(data)),
+        ("final", lambda: _final(data)),
+        ("baselines", lambda: _baselines(data, baselines)),
+        ("ensembles", lambda: _ensembles(ensembles)),
+        ("probes", lambda: _probes(probes)),
+        ("provenance", lambda: _provenance(data)),
     ]
-    return [s for s in builders if s is not None and s.blocks]
+    sections = []
+    for name, build in builders:
+        if log is not None:
+            log(f"computing {name}")
+        section = build()
+        if section is not None and section.blocks:
+            sections.append(section)
+    return sections
 
 
 # ------------------------------------------------------------------------------------- sections
