@@ -85,3 +85,12 @@ def test_run_study_with_a_callback_sees_every_epoch_before_each_outcome(tmp_path
     seen = [(e.update.seed, e.update.epoch) for e in events[:first_outcome] if e.kind == "epoch"]
     assert sorted(seen) == [(0, 1), (0, 2), (1, 1), (1, 2), (2, 1), (2, 2)]
     assert [e.done for e in events if e.kind == "trial_finished"] == [1, 2, 3]
+
+
+def test_run_study_says_what_an_override_fixed(tmp_path):
+    events = []
+    overrides = ["train.batch_size=32", "train.epochs=1", "budget.n_trials=1"]
+    run_study(
+        EXAMPLES / "digits-coarse-to-fine.yaml", out=tmp_path, overrides=overrides, progress=events.append
+    )
+    assert events[0].kind == "note" and "fixes train.batch_size" in events[0].text

@@ -172,7 +172,7 @@ def best(
         print(json.dumps(summary, default=str))
         return
     table = Table(title=f"best trial #{summary['number']} ({summary['metric']} {summary['value']:.4f})")
-    table.add_column("setting")
+    table.add_column("setting", overflow="fold")
     table.add_column("value", overflow="fold")
     for key, value in {**summary["overrides"], **summary["metrics"]}.items():
         table.add_row(key, _short(value))

@@ -21,7 +21,7 @@ from tunelab.search.execution import EpochUpdate, Observer, TrialOutcome
 from tunelab.search.record import PER_EPOCH_METRICS
 from tunelab.search.spec import StudySpec
 
-EventKind = Literal["started", "trial_started", "epoch", "trial_finished"]
+EventKind = Literal["note", "started", "trial_started", "epoch", "trial_finished"]
 # How a run's last epoch ended, as a row shows it (a run that ran all its epochs is "trained").
 ENDED = {"completed": "trained", "early_stopped": "early stopped", "stopped": "stopped"}
 
@@ -104,6 +104,10 @@ class Board(Observer):
             close = getattr(view, "close", None)
             if close is not None:
                 close()
+
+    def note(self, text: str) -> None:
+        """A sentence on what the study was told to do differently (an override that fixed a setting)."""
+        self._emit("note", f"note: {text}")
 
     # ------------------------------------------------------------------------------- Observer
     def started(self, spec: StudySpec, storage: str, done: int, total: int | None) -> None:

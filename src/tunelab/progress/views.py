@@ -45,7 +45,7 @@ class LiveView:
 
     def __call__(self, event: Event) -> None:
         self.board = event.board
-        if event.kind in ("started", "trial_finished"):
+        if event.kind in ("note", "started", "trial_finished"):
             self.console.print(event.text, highlight=False, markup=False, soft_wrap=True)
         if self.live is None and event.kind == "started":
             self.live = Live(get_renderable=self.render, console=self.console, refresh_per_second=4)

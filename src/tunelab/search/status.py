@@ -40,7 +40,7 @@ def status_tables(handle: StudyHandle) -> list[Table]:
     records = {t.number: TrialRecord.from_trial(t) for t in trials}
     states = Counter(records[t.number].status(t) for t in trials)
     summary = Table(title=f"study {spec.name}", show_header=False)
-    summary.add_column("key")
+    summary.add_column("key", overflow="fold")
     summary.add_column("value", overflow="fold")
     summary.add_row("storage", handle.storage_shown)
     summary.add_row("strategy", spec.strategy.name)
@@ -89,7 +89,7 @@ def status_tables(handle: StudyHandle) -> list[Table]:
     best = handle.best()
     if best is not None:
         table = Table(title=f"best trial #{best.number}")
-        table.add_column("setting")
+        table.add_column("setting", overflow="fold")
         table.add_column("value", overflow="fold")
         record = TrialRecord.from_trial(best)
         for key, value in record.overrides.items():

@@ -188,16 +188,20 @@ def run_study(
     the view, and a callable receives each :class:`tunelab.progress.Event`. ``observer`` receives
     the reports themselves (:class:`Observer`); with both, both do.
     """
+    notes: list[str] = []  # what the overrides and a rerun changed: said with the progress
     if isinstance(study, StudySpec):
         spec = study
     elif isinstance(study, Mapping):
         spec = validate_study_spec(study)
     else:
-        spec = load_study_spec(study, overrides)
-    handle = open_study(spec, storage, Path(out) if out else None)
+        spec = load_study_spec(study, overrides, notes)
+    handle = open_study(spec, storage, Path(out) if out else None, notes)
     from tunelab.progress import progress_board  # rich's views: only when a study runs
 
     board = progress_board(progress)
+    if board is not None:
+        for note in notes:
+            board.note(note)
     if board is not None and observer is not None:
         observer = Observers(board, observer)
     worker = Worker(
