@@ -43,6 +43,7 @@ from tunelab.data import load_splits
 from tunelab.errors import TunelabError
 from tunelab.provenance import device_name, git_commit
 from tunelab.search import Observer, StudySpec, load_study_spec
+from tunelab.search.execution import EpochUpdate
 from tunelab.train import resolve_device
 
 STUDY = Path(__file__).resolve().parents[1] / "studies" / "mnist-mlp-random-search.yaml"
@@ -51,8 +52,7 @@ PAPER_TRAINING_S = 1073  # paper 000: one training of its final model
 
 class Progress(Observer):
     """On stderr, with the seconds since the start: a line per finished trial, and the epoch reached
-    every 20 s (a population's trials all finish at its end), so that a run cut short by a time limit
-    still shows how far it got."""
+    every 20 s, so that a run cut short by a time limit still shows how far it got."""
 
     def __init__(self) -> None:
         self.start = self.shown = time.perf_counter()
@@ -61,9 +61,9 @@ class Progress(Observer):
         self.shown = time.perf_counter()
         print(f"{self.shown - self.start:7.1f} s  {text}", file=sys.stderr, flush=True)
 
-    def epoch(self, number: int, epoch: int, epochs: int, record: Mapping[str, float]) -> None:
+    def epoch(self, update: EpochUpdate) -> None:
         if time.perf_counter() - self.shown > 20:
-            self._line(f"trial {number}: epoch {epoch}/{epochs}")
+            self._line(f"trial {update.trial}: epoch {update.epoch}/{update.epochs}")
 
     def trial_finished(self, number: int, outcome: Any, done: int, best: Any) -> None:
         val = (outcome.metrics or {}).get("val_accuracy")

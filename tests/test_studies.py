@@ -52,6 +52,18 @@ def test_every_study_file_validates(path):
     assert loaded.name == path.stem  # its results land in runs/<file name>
 
 
+def test_the_sampler_examples_differ_from_each_other_from_the_first_draw():
+    # the same space, each its own seed, and a model-based one has trials beyond its random start
+    examples = {
+        name: spec(f"examples/digits-{name}.yaml") for name in ("random", "tpe", "gp", "cmaes", "qmc")
+    }
+    assert len({s.seed for s in examples.values()}) == len(examples)
+    assert len({repr(s.space) for s in examples.values()}) == 1
+    for name in ("tpe", "gp", "cmaes"):
+        startup = examples[name].strategy.n_startup_trials
+        assert examples[name].budget.n_trials >= startup + 10, name
+
+
 def test_each_paper_has_studies_and_each_file_names_its_paper():
     papers = {paper_of(p)[: len("# Paper 000")] for p in PAPER}
     assert papers == {f"# Paper 00{i}" for i in range(5)}

@@ -175,6 +175,10 @@ def test_report_command(study_handle, baselines_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert (out / "report.html").is_file() and (out / "report.md").is_file()
     assert pd.read_csv(out / "tables" / "learning_curves.csv")["trial"].nunique() == 1
+    steps = [line for line in result.stderr.splitlines() if line.startswith("report: ")]
+    assert steps[0] == "report: read study report-test: 8 trials"  # it says what it is doing, in order
+    assert steps.index("report: computing results") < steps.index("report: computing baselines")
+    assert steps[-1] == "report: writing report.md and report.html"
     missing = runner.invoke(app, [str(tmp_path / "nowhere")])
     assert missing.exit_code == 2 and "no such study" in missing.output
     bad = runner.invoke(app, [str(study_handle.out_dir), "--out", str(out), "--baselines", str(tmp_path)])

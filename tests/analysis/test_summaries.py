@@ -191,3 +191,43 @@ def test_baselines_table_names_the_dataset_the_best_trial_trained_on(study_data,
     table = S.baselines_table(data, [BaselineResults.load(baselines_dir)])
     datasets = dict(zip(table["source"], table["dataset"], strict=True))
     assert datasets == {"study": "mnist", "baseline": "digits"}
+
+
+def test_counts_separate_interrupted_trials_from_finished_ones(study_data):
+    trials = study_data.trials
+    interrupted = variant(
+        trials[5], 5, TrialState.FAIL, "interrupted", **{"tunelab.reason": "stopped by the user"}
+    )
+    data = S.StudyData(study_data.spec, [*trials[:5], interrupted, *trials[6:]])
+    assert data.counts() == (7, 1, 0)
+    assert data.counts_text() == "7 trials (1 more interrupted and run again)"
+    summary = S.study_summary(data).set_index("item")["value"]
+    assert summary["trials"] == "7 trials (1 more interrupted and run again) (budget 8)"
+
+
+def test_a_value_fixed_in_its_stage_shows_as_the_value_not_as_missing(study_data):
+    trial = copy.deepcopy(study_data.trials[0])
+    # coarse-to-fine's fine stage fixes a discrete parameter: it is in the overrides, not in params
+    trial.params = {k: v for k, v in trial.params.items() if k != "train.batch_size"}
+    trial.user_attrs = {**trial.user_attrs, "tunelab.overrides": {"train.batch_size": 48}}
+    data = dataclasses.replace(study_data, trials=[trial, *study_data.trials[1:]])
+    table = S.results_table(data).set_index("trial")
+    assert table.loc[trial.number, "train.batch_size"] == 48
+
+
+def test_members_of_a_population_are_marked_as_sharing_its_time(study_data):
+    table = S.results_table(study_data)
+    runs = [t.user_attrs["tunelab.runs"][0] for t in study_data.trials]
+    if any(r.get("population") for r in runs):
+        assert "population" in table and (table["population"] >= 1).all()
+    else:
+        assert "population" not in table
+
+
+def test_error_bars_stay_inside_the_metric_range():
+    from tunelab.analysis.plots import bounded_errors
+
+    errors = bounded_errors(np.array([0.95, 0.05]), np.array([0.2, 0.2]), "test_accuracy")
+    np.testing.assert_allclose(errors, [[0.2, 0.05], [0.05, 0.2]])  # below, above: within [0, 1]
+    loss = bounded_errors(np.array([0.1]), np.array([0.3]), "test_loss")
+    np.testing.assert_allclose(loss, [[0.1], [0.3]])  # a loss is not below 0, and has no top

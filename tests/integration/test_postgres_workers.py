@@ -131,7 +131,6 @@ def test_a_worker_killed_five_times_midway_loses_nothing_and_resumes_from_checkp
     sets = [
         f"name={study_name}",
         "train.epochs=40",
-        "train.batch_size=16",
         "checkpoint_interval_s=0",
         "retries=0",  # deaths never spend retries
     ]

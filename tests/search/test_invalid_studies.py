@@ -506,7 +506,14 @@ def test_resume_with_a_changed_space_is_refused_and_keeps_the_trials(tmp_path):
 
     changed = grid.replace("[0.001, 0.01]", "[0.001, 0.1]")
     result = invoke("run", write(tmp_path, changed), "--out", out, "--quiet")
-    assert_one_sentence(result, "study 'bad'", "made from a different study file (space differ)", "--out")
+    assert_one_sentence(
+        result,
+        "study 'bad'",
+        "made with other settings: space.train.optimizer.lr (",
+        "[0.001, 0.01]",
+        "[0.001, 0.1]",
+        "--out",
+    )
 
     after = load_study(out)
     assert [t.params for t in after.study.trials] == [t.params for t in done]  # nothing lost or added

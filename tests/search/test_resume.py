@@ -18,12 +18,11 @@ from optuna.trial import TrialState
 from tunelab.search import load_study
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "studies" / "examples"
-# Long enough per trial (~1 s) that a signal lands inside a trial, short enough for CI.
+# Long enough per trial (~1 s) that a signal lands inside a trial, short enough for CI. (The grid
+# searches train.batch_size, so a --set of it would fix it and leave 4 points, not slow them down.)
 SLOW = [
     "--set",
     "train.epochs=60",
-    "--set",
-    "train.batch_size=16",
     "--set",
     "checkpoint_interval_s=0",
     "--set",
@@ -128,7 +127,7 @@ def checkpointed_epochs(out: Path) -> list[int]:
 @pytest.mark.slow
 def test_a_killed_population_resumes_each_member_from_its_checkpoint(tmp_path):
     # Without population=1: the grid's points of one batch size train as one population of 4.
-    settings = ["train.epochs=20", "train.batch_size=16", "checkpoint_interval_s=0"]
+    settings = ["train.epochs=20", "checkpoint_interval_s=0"]
     cmd = command(tmp_path, [arg for setting in settings for arg in ("--set", setting)])
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     deadline = time.monotonic() + 120

@@ -81,7 +81,10 @@ def test_staged_carries_each_stage_best_forward(tmp_path):
     for index, stage in enumerate(handle.stages()):
         earlier = [t for t in trials if t.user_attrs["tunelab.stage"] < index and t.value is not None]
         mine = [t for t in trials if t.user_attrs["tunelab.stage"] == index]
-        assert len(mine) == [6, 2, 3, 2][index]
+        reused = stage.info.get("reused", {})
+        # each later stage's point that is the incumbent's own value is its trial, not trained again
+        assert (len(mine), len(reused)) == [(6, 0), (1, 1), (2, 1), (1, 1)][index]
+        assert all(t.user_attrs["tunelab.stage"] < index for t in trials if t.number in reused.values())
         if not earlier:
             continue
         best = max(earlier, key=lambda t: (t.value, -t.number))
@@ -91,6 +94,8 @@ def test_staged_carries_each_stage_best_forward(tmp_path):
             for key, value in best.user_attrs["tunelab.overrides"].items():
                 if key not in trial.params:
                     assert overrides[key] == value
+    configs = [handle.spec.run_config(t.user_attrs["tunelab.overrides"]).model_dump_json() for t in trials]
+    assert len(set(configs)) == len(configs) == 10  # no configuration trained twice
 
 
 def test_listed_with_repeats_keeps_every_seed_and_a_confidence_interval(tmp_path):

@@ -7,19 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tunelab.search import load_study_spec, open_study
+from tunelab.search import Observer, load_study_spec, open_study
 from tunelab.search import workers as workers_module
 from tunelab.search.worker_main import STORAGE_ENV, WorkerJob, main
 
 GRID = Path(__file__).resolve().parents[2] / "studies" / "examples" / "digits-grid.yaml"
 
 
-class Quiet:
-    def started(self, *args):
-        pass
-
-    def trial_finished(self, *args):
-        pass
+class Quiet(Observer):
+    """Reports nothing."""
 
 
 class Exited:

@@ -19,19 +19,15 @@ import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
 from tunelab.errors import TunelabError
-from tunelab.search import load_study_spec, open_study
+from tunelab.search import Observer, load_study_spec, open_study
 from tunelab.search import workers as workers_module
 
 GRID = Path(__file__).resolve().parents[2] / "studies" / "examples" / "digits-grid.yaml"
 ENV = os.environ | {"OMP_NUM_THREADS": "1"}
 
 
-class Quiet:
-    def started(self, *args):
-        pass
-
-    def trial_finished(self, *args):
-        pass
+class Quiet(Observer):
+    """Reports nothing."""
 
 
 def test_a_failed_worker_is_reported_with_the_last_line_of_its_log(tmp_path, monkeypatch):

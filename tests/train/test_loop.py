@@ -299,3 +299,23 @@ def test_an_unknown_compile_mode_is_one_sentence_naming_the_field(value):
     message = str(info.value)
     assert message.startswith("config: train.compile: must be false, true or a torch.compile mode")
     assert "reduce-overhead" in message and len(message.splitlines()) == 1
+
+
+def test_a_watcher_sees_every_epoch_and_how_the_run_ended(splits):
+    seen = []
+    cfg = config(epochs=6, early_stopping={"monitor": "val_loss", "patience": 1})
+    result = train(
+        cfg, splits, watch=lambda epoch, record, ended: seen.append((epoch, record["epoch"], ended))
+    )
+    assert [(e, int(r)) for e, r, _ in seen] == [(e, e) for e in range(1, len(result.history) + 1)]
+    assert seen[-1][2] == result.status and all(ended is None for *_, ended in seen[:-1])
+
+
+def test_population_watchers_see_a_member_end_while_the_others_go_on(splits):
+    from tunelab.train.population import train_population
+
+    seen = []
+    configs = [config(epochs=2), config(epochs=3, seed=1)]
+    watchers = [lambda e, r, ended, i=i: seen.append((i, e, ended)) for i in range(2)]
+    train_population(configs, splits, device="cpu", watchers=watchers)
+    assert seen == [(0, 1, None), (1, 1, None), (0, 2, "completed"), (1, 2, None), (1, 3, "completed")]

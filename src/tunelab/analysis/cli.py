@@ -66,6 +66,7 @@ def report(
             raise ConfigError(f"--baselines {folder}: not a folder written by 'tunelab baselines'")
     handle = load_study(study, storage)
     target = out or handle.out_dir / "report"
+    console = Console(stderr=True)
     path = build_report(
         handle,
         target,
@@ -73,7 +74,6 @@ def report(
         top_k=top_k,
         ensembles=ensembles or [],
         probes=probes or [],
+        log=lambda line: console.print(f"report: {line}", highlight=False, markup=False, soft_wrap=True),
     )
-    Console(stderr=True).print(
-        f"report written to {path} (and report.md, tables/, figures/)", highlight=False
-    )
+    console.print(f"report written to {path} (and report.md, tables/, figures/)", highlight=False)

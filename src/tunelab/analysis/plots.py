@@ -209,8 +209,9 @@ def grouped_bars_figure(grouped: pd.DataFrame, param: str) -> Figure:
         std = grouped.get(f"{column}_std")
         errors = None
         if std is not None and std.notna().any():
-            std = std.fillna(0).to_numpy(dtype=float)
-            errors = np.vstack([np.minimum(std, grouped[column].to_numpy(dtype=float)), std])  # not below 0
+            errors = bounded_errors(
+                grouped[column].to_numpy(dtype=float), std.fillna(0).to_numpy(dtype=float), column
+            )
         ax.bar(x, grouped[column], yerr=errors, color=PALETTE[i], capsize=3, width=0.6)
         ax.set(xticks=x, xticklabels=labels, xlabel=param, ylabel=label)
         ax.grid(axis="x", visible=False)
@@ -284,6 +285,15 @@ def baselines_figure(table: pd.DataFrame) -> Figure:
     ax.set(xlabel="test accuracy", title="Study best vs baselines")
     ax.grid(axis="y", visible=False)
     return fig
+
+
+def bounded_errors(mean: np.ndarray, spread: np.ndarray, column: str) -> np.ndarray:
+    """Error bars (below, above) of ``mean ± spread`` cut at the metric's range: [0, 1] for a score
+    (accuracy, F1, precision, recall), [0, ∞) for losses and times; a bar never claims the impossible."""
+    high = 1.0 if any(word in column for word in ("accuracy", "f1", "precision", "recall")) else np.inf
+    return np.vstack(
+        [np.clip(np.minimum(spread, mean), 0, None), np.clip(np.minimum(spread, high - mean), 0, None)]
+    )
 
 
 def _sort_key(text: str) -> tuple[int, float, str]:

@@ -224,7 +224,7 @@ th, td { padding: 4px 10px; text-align: right; white-space: nowrap; }
 th { white-space: normal; vertical-align: bottom; }
 th.l, td.l, th:first-child, td:first-child { text-align: left; }
 td.l { text-align: left; }
-td.wrap { white-space: normal; min-width: 220px; max-width: 520px; }
+td.wrap { white-space: normal; min-width: 9em; max-width: 520px; overflow-wrap: anywhere; }
 thead th { border-top: 2px solid var(--ink); border-bottom: 1px solid var(--ink); }
 tbody tr:last-child td { border-bottom: 2px solid var(--ink); }
 tbody tr:nth-child(even) { background: var(--bg); }
@@ -324,7 +324,7 @@ def _html_table(item: TableItem) -> str:
         for column, value in zip(shown.columns, row, strict=True):
             css = ""
             if column in text_columns:
-                css = ' class="l wrap"' if len(str(value)) > 40 else ' class="l"'
+                css = ' class="l wrap"' if len(str(value)) > 16 else ' class="l"'
 
             cells.append(f"<td{css}>{html.escape(str(value))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")

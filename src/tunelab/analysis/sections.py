@@ -7,7 +7,7 @@ format. A section that does not apply to a study is left out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,36 +36,45 @@ def report_sections(
     q: float = 0.2,
     ensembles: Sequence[Any] = (),
     probes: Sequence[tuple[Path, Any]] = (),
+    log: Callable[[str], None] | None = None,
 ) -> list[Section]:
     """The report's sections, in order; those that do not apply are left out.
 
-    ``probes`` pairs each probe folder with what :func:`tunelab.probes.load_probes` read from it.
+    ``probes`` pairs each probe folder with what :func:`tunelab.probes.load_probes` read from it;
+    ``log`` hears the name of each section as its computing starts (some take seconds: fANOVA).
     """
-    builders = [
-        _summary(data),
-        _results(data),
-        _best(data),
-        _curves(data, top_k),
-        _search(data),
-        _parameters(data),
-        _grouped(data),
-        _densities(data, q),
-        _bounds(data),
-        _stages(data),
-        _final(data),
-        _baselines(data, baselines),
-        _ensembles(ensembles),
-        _probes(probes),
-        _provenance(data),
+    builders: list[tuple[str, Callable[[], Section | None]]] = [
+        ("summary", lambda: _summary(data)),
+        ("results", lambda: _results(data)),
+        ("best trial", lambda: _best(data)),
+        ("learning curves", lambda: _curves(data, top_k)),
+        ("search history", lambda: _search(data)),
+        ("parameter importance", lambda: _parameters(data)),
+        ("grouped metrics", lambda: _grouped(data)),
+        ("densities", lambda: _densities(data, q)),
+        ("bounds", lambda: _bounds(data)),
+        ("stages", lambda: _stages(data)),
+        ("final", lambda: _final(data)),
+        ("baselines", lambda: _baselines(data, baselines)),
+        ("ensembles", lambda: _ensembles(ensembles)),
+        ("probes", lambda: _probes(probes)),
+        ("provenance", lambda: _provenance(data)),
     ]
-    return [s for s in builders if s is not None and s.blocks]
+    sections = []
+    for name, build in builders:
+        if log is not None:
+            log(f"computing {name}")
+        section = build()
+        if section is not None and section.blocks:
+            sections.append(section)
+    return sections
 
 
 # ------------------------------------------------------------------------------------- sections
 def _summary(data: StudyData) -> Section:
     spec, best = data.spec, data.best
     text = (
-        f"Study `{spec.name}` ran {len(data.trials)} trials with the `{spec.strategy.name}` strategy on "
+        f"Study `{spec.name}` ran {data.counts_text()} with the `{spec.strategy.name}` strategy on "
         f"`{spec.data.name}`, to {spec.objective.goal} `{spec.objective.metric}`"
         + (f" (mean of {spec.repeats} seeds per configuration)." if spec.repeats > 1 else ".")
     )
@@ -114,7 +123,15 @@ def _results(data: StudyData) -> Section:
     caption = "All trials, best first" + (f" (mean ± 95% CI over {repeats} seeds)" if repeats > 1 else "")
     if data.spec.final and repeats == 1:
         caption += " (final trials: mean ± 95% CI over their seeds)"
-    return Section("Results", [TableItem("results", S.results_table(data), caption, max_rows=MAX_ROWS)])
+    table = S.results_table(data)
+    blocks: list[str | TableItem | FigureItem] = [TableItem("results", table, caption, max_rows=MAX_ROWS)]
+    if "population" in table:
+        blocks.insert(
+            0,
+            "Runs trained together as one vectorised population (`population`: how many) share each "
+            "step, so each member's `train_time_s` is the whole population's training time, not its own.",
+        )
+    return Section("Results", blocks)
 
 
 def _best(data: StudyData) -> Section | None:
@@ -274,7 +291,10 @@ def _stages(data: StudyData) -> Section | None:
         source = stage.info.get("carried_from")
         text = f"Stage {stage.index + 1}, `{stage.name}`: {len(stage.table)} trials"
         text += f", best #{stage.best}" if stage.best is not None else ", none completed"
-        text += f"; carried from trial #{source}: {carried}." if carried and source is not None else "."
+        text += f"; carried from trial #{source}: {carried}" if carried and source is not None else ""
+        reused = stage.info.get("reused") or {}
+        shown = "; ".join(f"`{point}`: trial #{number}" for point, number in reused.items())
+        text += f"; not trained again, already trained: {shown}." if reused else "."
         slug = f"stage_{stage.index + 1}_{stage.name}".replace(".", "_").replace(" ", "_")
         blocks += [text, TableItem(slug, stage.table, f"Stage {stage.index + 1}: {stage.name}")]
     return Section("Stages", blocks)
@@ -298,6 +318,25 @@ def _final(data: StudyData) -> Section | None:
     return Section("Final configurations", [text, TableItem("final", table, caption)])
 
 
+def _baseline_splits(data: StudyData, baselines: Sequence[BaselineResults]) -> str:
+    """Whether the baselines on the study's dataset were validated on its images: the split each used."""
+    study = data.spec.data
+    fields = ("val_fraction", "split_seed", "train_subset")
+    shown = f"validation {study.val_fraction:.0%} of train, split seed {study.split_seed}"
+    differ = []
+    for result in baselines:
+        changed = [f for f in fields if result.data.get(f, getattr(study, f)) != getattr(study, f)]
+        if result.dataset == study.name and changed:
+            theirs = ", ".join(f"data.{f} {result.data.get(f)}" for f in changed)
+            differ.append(f"{len(result.results)} baselines on {result.dataset} used {theirs}")
+    if not differ:
+        return f"The baselines used the study's split ({shown})."
+    return (
+        f"Note: {'; '.join(differ)}, not the study's split ({shown}): their validation scores are on "
+        "other images (`tunelab baselines --study STUDY` fits them on the study's split)."
+    )
+
+
 def _baselines(data: StudyData, baselines: Sequence[BaselineResults]) -> Section | None:
     if not baselines:
         return None
@@ -307,6 +346,8 @@ def _baselines(data: StudyData, baselines: Sequence[BaselineResults]) -> Section
     other = sorted({b.dataset for b in baselines} - studied)
     if other:
         blocks.append(f"Note: some baselines ran on another dataset ({', '.join(other)}) than the study.")
+    if any(b.dataset == data.spec.data.name for b in baselines):
+        blocks.append(_baseline_splits(data, baselines))
     blocks.append(
         TableItem("baselines", table, "Study best vs classical baselines (time: training/fit seconds)")
     )

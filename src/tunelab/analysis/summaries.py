@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tunelab.search.record import StudyRecord, TrialRecord
 from tunelab.search.results import trial_row
+from tunelab.search.scheduling import counted
 from tunelab.search.spec import StudySpec
 from tunelab.search.strategies.base import Stage, best_trial, is_final, ranked
 from tunelab.train.metrics import metrics_from_confusion
@@ -91,6 +92,20 @@ class StudyData:
         """One row per trial, as ``tunelab export`` writes it (parameters as ``params_<name>``)."""
         return pd.DataFrame([trial_row(t) for t in self.trials])
 
+    def counts(self) -> tuple[int, int, int]:
+        """Trials finished (they count towards the budget), interrupted or killed (each run again
+        as another trial), and not finished yet (running or waiting)."""
+        finished = sum(map(counted, self.trials))
+        pending = sum(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in self.trials)
+        return finished, len(self.trials) - finished - pending, pending
+
+    def counts_text(self) -> str:
+        """``15 trials``, or ``15 trials (5 more interrupted and run again; 1 not finished)``."""
+        finished, retried, pending = self.counts()
+        extras = [f"{retried} more interrupted and run again"] if retried else []
+        extras += [f"{pending} not finished"] if pending else []
+        return f"{finished} trials" + (f" ({'; '.join(extras)})" if extras else "")
+
     def param_names(self) -> list[str]:
         """Every parameter some search trial drew, in first-seen order."""
         return list(dict.fromkeys(name for t in self.searched for name in drawn(t)))
@@ -123,7 +138,7 @@ def study_summary(data: StudyData) -> pd.DataFrame:
         ("pruner", spec.pruner.name),
         (
             "trials",
-            f"{len(data.trials)}" + (f" (budget {spec.budget.n_trials})" if spec.budget.n_trials else ""),
+            data.counts_text() + (f" (budget {spec.budget.n_trials})" if spec.budget.n_trials else ""),
         ),
         ("outcomes", ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "—"),
         ("parameters", ", ".join(data.param_names()) or "—"),
@@ -158,7 +173,9 @@ def results_table(data: StudyData, trials: Sequence[FrozenTrial] | None = None) 
     """Every trial, best first (then pruned and failed ones by number): parameters, metrics, status.
 
     Metric columns hold the mean over seeds; when a trial has several seeds, each has a ``<name>_ci95``
-    column (95% Student-t half-width) beside it.
+    column (95% Student-t half-width) beside it. ``population`` is the number of runs a trial's runs
+    trained with as one vectorised population (they share its ``train_time_s``); dropped when every
+    run trained alone.
     """
     chosen = list(data.trials if trials is None else trials)
     rank = {t.number: i + 1 for i, t in enumerate(data.ranked)}
@@ -174,12 +191,15 @@ def results_table(data: StudyData, trials: Sequence[FrozenTrial] | None = None) 
                 "trial": trial.number,
                 "stage": record.stage_name,
                 "status": record.status(trial),
-                **{name: _key(trial.params.get(name)) for name in names},
+                # a value fixed in its stage (coarse-to-fine's fine stage) is the trial's override
+                **{name: _key(trial.params.get(name, record.overrides.get(name))) for name in names},
                 **{c: record.metrics.get(c, math.nan) for c in shown},
+                "population": max((r.get("population") or 1 for r in record.runs), default=1),
                 "reason": _external_reason(trial) if record.external else record.reason,
             }
         )
-    frame = pd.DataFrame(rows, columns=["rank", "trial", "stage", "status", *names, *shown, "reason"])
+    columns = ["rank", "trial", "stage", "status", *names, *shown, "population", "reason"]
+    frame = pd.DataFrame(rows, columns=columns)
     frame["rank"] = frame["rank"].astype("Int64")
     frame = (
         frame.assign(_order=frame["rank"].astype("Float64").fillna(math.inf))
@@ -191,6 +211,8 @@ def results_table(data: StudyData, trials: Sequence[FrozenTrial] | None = None) 
         frame = frame.drop(columns="stage")
     if frame["reason"].isna().all():
         frame = frame.drop(columns="reason")
+    if (frame["population"] <= 1).all():  # every run trained alone: each time is its own
+        frame = frame.drop(columns="population")
     return frame
 
 

@@ -25,8 +25,19 @@ _OPTIONS = {"name": "--dataset", "val_fraction": "--val-fraction"}  # DataConfig
 
 def baselines(
     dataset: Annotated[
-        str, typer.Option("--dataset", "-d", help="Dataset: digits, mnist, fashion-mnist or usps.")
-    ],
+        str | None,
+        typer.Option(
+            "--dataset", "-d", help="Dataset: digits, mnist, fashion-mnist or usps.", show_default=False
+        ),
+    ] = None,
+    study: Annotated[
+        Path | None,
+        typer.Option(
+            "--study",
+            help="A study file or output folder: its dataset, split and data folder (unless given here).",
+            show_default=False,
+        ),
+    ] = None,
     models: Annotated[
         str,
         typer.Option(
@@ -56,8 +67,11 @@ def baselines(
         ),
     ] = None,
     val_fraction: Annotated[
-        float, typer.Option("--val-fraction", help="Share of train held out for validation.")
-    ] = 0.1,
+        float | None,
+        typer.Option(
+            "--val-fraction", help="Share of train held out for validation. Default: the study's, else 0.1."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the models and of --max-train.")] = 0,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the results as one JSON object on stdout.")
@@ -67,16 +81,31 @@ def baselines(
     from tunelab.baselines.registry import resolve_models
     from tunelab.baselines.runner import run_baselines
     from tunelab.config import DataConfig
+    from tunelab.search.follow import split_line
 
     err = Console(stderr=True)
     names = resolve_models(models)  # before loading data: a typo fails at once
+    raw: dict[str, Any] = {"val_fraction": 0.1}
+    source = "--dataset"
+    if study is not None:  # the study's split and folder, so the baselines see the networks' images
+        from tunelab.search import load_study
+
+        handle = load_study(study)
+        raw = handle.spec.data.model_dump(mode="json")
+        data_dir = data_dir if data_dir is not None else handle.data_dir
+        source = f"study {handle.spec.name!r}"
+    elif dataset is None:
+        raise ConfigError("--dataset: give a dataset (digits, mnist, fashion-mnist, usps) or --study")
+    raw |= {"name": dataset} if dataset is not None else {}
+    raw |= {"val_fraction": val_fraction} if val_fraction is not None else {}
     try:
-        data = DataConfig.model_validate({"name": dataset, "val_fraction": val_fraction})
+        data = DataConfig.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         option = _OPTIONS.get(str(first["loc"][0]), str(first["loc"][0]))
         raise ConfigError(f"{option}: {first['msg'].removeprefix('Value error, ')}") from None
-    folder = out or Path("runs") / f"baselines-{dataset}"
+    folder = out or Path("runs") / (f"baselines-{handle.spec.name}" if study else f"baselines-{data.name}")
+    err.print(split_line(data, data_dir, source), highlight=False, markup=False, soft_wrap=True)
     results = run_baselines(
         data,
         names,

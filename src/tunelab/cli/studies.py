@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -78,7 +77,7 @@ def run(
 
     Exit code 0 when the plan or budget was met, 3 when planned points failed or did not finish.
     """
-    handle = _open(study, set_, storage, out_dir, device, data_dir, overwrite)
+    handle = _open(study, set_, storage, out_dir, device, data_dir, quiet, overwrite)
     problems: list[str] = []
     if workers == 1:
         _work(handle, n_trials, timeout, data_dir, device, threads, quiet, retry_failed)
@@ -86,7 +85,7 @@ def run(
         from tunelab.search.workers import WorkerSettings, run_local_workers
 
         settings = WorkerSettings(n_trials, timeout, data_dir)
-        with StudyProgress(enabled=not quiet) as progress:
+        with _progress(quiet) as progress:
             problems = run_local_workers(handle, workers, settings, device, progress, threads, retry_failed)
     _print_status(handle)
     _finish(handle, finished=len(problems) < workers, problems=problems)
@@ -108,7 +107,7 @@ def worker(
     retry_failed: RetryFailedOption = False,
 ) -> None:
     """Work on a study alongside other workers (on any machine) sharing its --storage."""
-    handle = _open(study, set_, storage, out_dir, device, data_dir)
+    handle = _open(study, set_, storage, out_dir, device, data_dir, quiet)
     _work(handle, n_trials, timeout, data_dir, device, threads, quiet, retry_failed)
     _finish(handle, finished=True, problems=[])
 
@@ -132,15 +131,21 @@ def _open(
     out_dir: Path | None,
     device: str | None,
     data_dir: Path | None,
+    quiet: bool,
     overwrite: bool = False,
 ) -> Any:
-    """The study, opened once its file, the device and the data check out: a mistake writes nothing."""
+    """The study, opened once its file, the device and the data check out (a mistake writes
+    nothing); says what the overrides changed (a searched setting they fix)."""
     from tunelab.search import load_study_spec, open_study
     from tunelab.search.study import check_inputs
 
-    spec = load_study_spec(study, set_ or [])
+    notes: list[str] = []
+    spec = load_study_spec(study, set_ or [], notes)
     check_inputs(spec, device, data_dir, str(study))
-    return open_study(spec, storage, out_dir, overwrite=overwrite)
+    handle = open_study(spec, storage, out_dir, notes, overwrite=overwrite)
+    for note in notes if not quiet else []:
+        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+    return handle
 
 
 def _work(
@@ -159,7 +164,7 @@ def _work(
         from tunelab.train.threads import set_threads
 
         set_threads(threads)
-    with StudyProgress(enabled=not quiet) as progress:
+    with _progress(quiet) as progress:
         try:
             Worker(
                 handle,
@@ -167,8 +172,7 @@ def _work(
                 timeout=timeout,
                 data_dir=data_dir,
                 device=device,
-                # Observer's methods, not its class: the CLI imports no study code until a command runs
-                observer=progress,  # type: ignore[arg-type]
+                observer=progress,
                 retry_failed=retry_failed,
             ).run()
         except KeyboardInterrupt:
@@ -182,78 +186,11 @@ def _work(
             raise typer.Exit(130) from None
 
 
-class StudyProgress:
-    """Trials done / budget, the best so far and the current trial's epoch; plain lines off a terminal."""
+def _progress(quiet: bool) -> Any:
+    """The study's progress on stderr: rich's live view on a terminal, plain lines through a pipe."""
+    from tunelab.progress import Board, progress_board
 
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled, self.best = enabled, "—"
-        self.bar: Any = None  # a rich Progress on a terminal
-        self.budget: int | None = None
-        self.current, self.metric = "", "value"
-
-    def __enter__(self) -> StudyProgress:
-        return self
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-            self.bar = None
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def started(self, spec: Any, storage: str, done: int, budget: int | None, redo: Any = None) -> None:
-        self.metric, self.budget = spec.objective.metric, budget
-        if not self.enabled:
-            return
-        err.print(
-            f"study [bold]{spec.name}[/] · {spec.strategy.name} · {storage} · {done} trials already done",
-            highlight=False,
-        )
-        if redo:
-            line = f"to do first: {redo.resumed} resumed, {redo.retried} retried, {redo.new} new"
-            if redo.failed:
-                line += f" · {redo.failed} failed points left as they are (--retry-failed runs them)"
-            err.print(line, highlight=False)
-        if err.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(
-                TextColumn("trials"),
-                MofNCompleteColumn(),
-                BarColumn(),
-                TimeElapsedColumn(),
-                TextColumn("{task.fields[line]}"),
-                console=err,
-            )
-            self.bar.start()
-            self.task = self.bar.add_task("study", total=budget, completed=done, line="")
-
-    def trial_started(self, number: int, stage: str, params: Mapping[str, Any]) -> None:
-        self.current = f"trial {number} ({stage})"
-        if self.enabled and self.bar is None:
-            shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
-            err.print(f"{self.current}: {shown}", highlight=False)
-
-    def epoch(self, number: int, epoch: int, epochs: int, record: Mapping[str, float]) -> None:
-        if self.bar is not None:
-            acc = record["val_accuracy"]
-            line = f"best {self.best} · {self.current} epoch {epoch}/{epochs} val acc {acc:.4f}"
-            self.bar.update(self.task, line=line)
-
-    def trial_finished(self, number: int, outcome: Any, done: int, best: Any) -> None:
-        if best is not None:
-            self.best = f"{best.value:.4f} (#{best.number})"
-        value = outcome.value(self.metric)
-        shown = f"{self.metric} {value:.4f}" if value is not None else (outcome.reason or "")
-        if self.bar is not None:
-            self.bar.update(self.task, completed=done, line=f"best {self.best}")
-        elif self.enabled:
-            total = f"/{self.budget}" if self.budget else ""
-            err.print(
-                f"trial {number} {outcome.outcome}: {shown} · {done}{total} done · best {self.best}",
-                highlight=False,
-            )
+    return (None if quiet else progress_board("auto", err)) or Board()
 
 
 def _short(value: Any) -> str:
@@ -294,7 +231,7 @@ def best(
         print(json.dumps(json_safe(summary), default=str))
         return
     table = Table(title=f"best trial #{summary['number']} ({summary['metric']} {summary['value']:.4f})")
-    table.add_column("setting")
+    table.add_column("setting", overflow="fold")
     table.add_column("value", overflow="fold")
     for key, value in {**summary["overrides"], **summary["metrics"]}.items():
         table.add_row(key, _short(value))

@@ -60,8 +60,10 @@ def ensemble(
     ] = False,
 ) -> None:
     """Combine the best trials of several studies by weighted soft voting, weights chosen on validation."""
+    from tunelab.config import DataConfig
     from tunelab.ensembles.voting import run_ensemble
     from tunelab.search import load_study
+    from tunelab.search.follow import data_dir_of, split_line
 
     err = Console(stderr=True)
     if top < 1:
@@ -78,10 +80,20 @@ def ensemble(
             err.print(
                 f"note: study {name} has {taken} completed trial(s), fewer than --top {top}", highlight=False
             )
+    for group in result.same_models:
+        err.print(
+            f"warning: {' and '.join(group)} are the same model (identical predictions on validation and "
+            "test), so the ensemble counts it more than once; take other trials (--top) or other studies",
+            highlight=False,
+            soft_wrap=True,
+        )
     if as_json:
         print(json.dumps({"out": str(folder), **result.to_dict()}))
         return
     Console().print(_table(result))
+    data = DataConfig.model_validate(result.data)
+    source = f"the stud{'ies' if len(handles) > 1 else 'y'} {', '.join(result.studies)}"
+    err.print(split_line(data, data_dir_of(handles, data_dir), source), highlight=False, markup=False)
     err.print(
         f"weights searched on validation ({result.n_val:,} images) over {result.n_trials} random draws, "
         f"equal weights and each member alone · test {result.n_test:,} images · written to {folder}",

@@ -38,7 +38,8 @@ class EnsembleResult:
     """The members, their weights (aligned with ``members``, summing to 1) and the ensemble's metrics.
 
     ``data`` holds the split all members share (``members.SPLIT_FIELDS``); ``n_trials`` is the number of
-    random weight vectors tried besides the uniform and one-hot ones.
+    random weight vectors tried besides the uniform and one-hot ones. ``same_models`` groups members
+    whose class probabilities are identical on validation and test: one model counted twice.
     """
 
     members: list[MemberResult]
@@ -52,6 +53,7 @@ class EnsembleResult:
     n_val: int
     n_test: int
     studies: list[str] = field(default_factory=list)
+    same_models: list[list[str]] = field(default_factory=list)  # members that predict alike, grouped
 
     @property
     def val_accuracy(self) -> float:

@@ -16,14 +16,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from tunelab.ensembles.members import (
     SPLIT_FIELDS,
+    Probabilities,
     load_members,
     predict_members,
 )
 from tunelab.ensembles.results import EnsembleResult, MemberResult
 from tunelab.ensembles.weights import WeightedVote, measure
 from tunelab.errors import ConfigError
+from tunelab.search.follow import data_dir_of
 from tunelab.search.study import StudyHandle, load_study
 
 
@@ -39,7 +43,8 @@ def run_ensemble(
 ) -> EnsembleResult:
     """Combine the ``top`` best trials of each study by weighted soft voting, weights fitted on validation.
 
-    ``studies`` are open handles, study files or output folders (opened with ``storage``).
+    ``studies`` are open handles, study files or output folders (opened with ``storage``); without
+    ``data_dir``, the data is read from where the studies' trials read it.
     """
     if n_trials < 0:
         raise ConfigError(
@@ -49,7 +54,7 @@ def run_ensemble(
     if not handles:
         raise ConfigError("no study given; name at least one study file or output folder")
     members = load_members(handles, top)
-    probs = predict_members(members, data_dir, device)
+    probs = predict_members(members, data_dir_of(handles, data_dir), device)
     vote = WeightedVote(n_trials, seed).fit(probs.val, probs.y_val)
     results = []
     for member, val, test in zip(members, probs.val, probs.test, strict=True):
@@ -79,4 +84,20 @@ def run_ensemble(
         n_val=len(probs.y_val),
         n_test=len(probs.y_test),
         studies=[h.spec.name for h in handles],
+        same_models=same_models(probs),
     )
+
+
+def same_models(probs: Probabilities) -> list[list[str]]:
+    """Members whose probabilities are identical on validation and test, grouped: the same model
+    (same configuration and seed, e.g. the same first draws of two samplers), counted twice."""
+    groups: list[list[int]] = []
+    for i in range(len(probs.names)):
+        for group in groups:
+            j = group[0]
+            if np.array_equal(probs.val[i], probs.val[j]) and np.array_equal(probs.test[i], probs.test[j]):
+                group.append(i)
+                break
+        else:
+            groups.append([i])
+    return [[probs.names[i] for i in group] for group in groups if len(group) > 1]

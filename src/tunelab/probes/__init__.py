@@ -29,7 +29,7 @@ import pandas as pd
 from tunelab.config import RunConfig
 from tunelab.errors import ConfigError
 from tunelab.probes import batch_size, correlation, dropout, init_scale, lr_scale, momentum
-from tunelab.probes.base import ProbeResult
+from tunelab.probes.base import ProbeResult, study_data_dir
 
 
 @dataclass(frozen=True)
@@ -60,12 +60,14 @@ def run_probe(
 
     ``options`` go to the probe: ``epochs`` and ``overrides`` (``key=value`` strings) for all of them,
     and each probe's own (``ranges``, ``factors``, ``sizes``, ``momenta``, ``rates``, ``stage``).
+    Without ``data_dir``, a study's data is read from where its trials read it.
     """
     from tunelab.probes.plots import plot_probe
 
     if name not in PROBES:
         raise ConfigError(f"unknown probe {name!r}; expected one of {', '.join(PROBES)}")
     options["overrides"] = tuple(options.get("overrides") or ())
+    data_dir = data_dir if data_dir is not None else study_data_dir(base)
     result = PROBES[name].compute(base, data_dir, **options)
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)

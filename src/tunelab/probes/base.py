@@ -105,6 +105,21 @@ def _from_study(path: Path) -> tuple[RunConfig, str, StudyHandle | None]:
     return config, f"study {handle.spec.name!r}, best trial #{best.number}", handle
 
 
+def study_data_dir(base: RunConfig | str | Path) -> Path | None:
+    """The folder a study's trials read their data from (``tunelab run --data-dir``), when ``base``
+    is a study that has run; None otherwise (the default lookup)."""
+    if isinstance(base, RunConfig) or not Path(base).exists() or not is_study_file(Path(base)):
+        return None
+    from tunelab.search import load_study, load_study_spec
+
+    path = Path(base)
+    if path.is_file():
+        spec = load_study_spec(path)
+        if spec.storage is None and not (Path("runs") / spec.name / "study.db").is_file():
+            return None
+    return load_study(path).data_dir
+
+
 def with_overrides(config: RunConfig, items: Sequence[str]) -> RunConfig:
     """``config`` with ``key=value`` overrides applied and validated."""
     raw = apply_overrides(config.model_dump(mode="json"), parse_overrides(items))

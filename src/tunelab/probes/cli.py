@@ -47,15 +47,21 @@ def probe(
     from rich.console import Console
 
     from tunelab.probes import PROBES, run_probe
+    from tunelab.probes.base import resolve_base, study_data_dir
+    from tunelab.search.follow import split_line
 
     if name not in PROBES:
         raise ConfigError(f"unknown probe {name!r}; expected one of {', '.join(PROBES)}")
     if not config.exists():
         raise ConfigError(f"{config}: no such run file, study file or study folder")
     target = out or Path("runs") / "probes" / (config.name if config.is_dir() else config.stem)
+    data_dir = data_dir if data_dir is not None else study_data_dir(config)  # the study's, if it had one
     result = run_probe(name, config, target, data_dir=data_dir, epochs=epochs, overrides=tuple(set_ or ()))
     console = Console(stderr=True, highlight=False)
     console.print(f"{result.title} ({result.base})")
+    if name != "correlation":  # it reads the study's trials, and trains nothing
+        data = resolve_base(config, tuple(set_ or ()), epochs).config.data
+        console.print(split_line(data, data_dir, result.base), markup=False, soft_wrap=True)
     console.print(result.summary.to_string(index=False))
     console.print(
         f"written: {result.paths['csv']}, {result.paths['png'].name}, {result.paths['svg'].name}, index.md"

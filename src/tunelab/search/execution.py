@@ -42,7 +42,7 @@ from tunelab.search.record import RUN_SCALARS, StudyRecord, set_study_attrs
 from tunelab.search.spec import StudySpec
 from tunelab.search.trial_store import TrialStore
 from tunelab.stats import mean_ci
-from tunelab.train import EpochCallback, TrainResult, train
+from tunelab.train import EpochCallback, EpochWatcher, TrainResult, train
 from tunelab.train.artifacts import save_run
 from tunelab.train.checkpoint import Checkpointer
 from tunelab.train.engines.population import stacking_problem
@@ -52,20 +52,65 @@ if TYPE_CHECKING:
     from tunelab.search.plan import Redo
 
 
+@dataclass(frozen=True)
+class EpochUpdate:
+    """One run's epoch, as it ends: the trial and seed, how far it is, its history record and, on its
+    last epoch, how it ended (``completed``, ``early_stopped``, ``pruned``, ``stopped``, ``diverged``)."""
+
+    trial: int
+    seed: int
+    epoch: int
+    epochs: int
+    record: Mapping[str, float]
+    ended: str | None = None
+
+
 class Observer:
-    """What a study reports while it runs (the CLI draws it); every method may be left as is."""
+    """What a study reports while it runs (:mod:`tunelab.progress` draws it); every method may be
+    left as is.
+
+    ``started``: ``done`` trials are already finished of ``total`` expected (the trial budget, or the
+    planned points; None when unknown). ``epoch``: every run's every epoch, population members
+    included, as it ends; ``redo``: what a rerun takes up again first. ``trial_finished``: each trial as soon as it is told, with the trials
+    ``done`` and the study's ``best`` at that moment.
+    """
 
     def started(
-        self, spec: StudySpec, storage: str, done: int, budget: int | None, redo: Redo | None = None
+        self, spec: StudySpec, storage: str, done: int, total: int | None, redo: Redo | None = None
     ) -> None: ...
 
     def trial_started(self, number: int, stage: str, params: Mapping[str, Any]) -> None: ...
 
-    def epoch(self, number: int, epoch: int, epochs: int, record: Mapping[str, float]) -> None: ...
+    def epoch(self, update: EpochUpdate) -> None: ...
 
     def trial_finished(
         self, number: int, outcome: TrialOutcome, done: int, best: FrozenTrial | None
     ) -> None: ...
+
+
+class Observers(Observer):
+    """Several observers as one: each report goes to each, in order."""
+
+    def __init__(self, *observers: Observer) -> None:
+        self.observers = observers
+
+    def started(
+        self, spec: StudySpec, storage: str, done: int, total: int | None, redo: Redo | None = None
+    ) -> None:
+        for observer in self.observers:
+            observer.started(spec, storage, done, total, redo)
+
+    def trial_started(self, number: int, stage: str, params: Mapping[str, Any]) -> None:
+        for observer in self.observers:
+            observer.trial_started(number, stage, params)
+
+    def epoch(self, update: EpochUpdate) -> None:
+        for observer in self.observers:
+            observer.epoch(update)
+
+    def trial_finished(self, number: int, outcome: TrialOutcome, done: int, best: FrozenTrial | None) -> None:
+        for observer in self.observers:
+            observer.trial_finished(number, outcome, done, best)
 
 
 @dataclass
@@ -207,7 +252,7 @@ def execute(
     device: str,
     out_dir: Path | None,
     provenance: dict[str, Any],
-    on_epoch: Callable[[int], EpochCallback] | None = None,
+    watch: Callable[[int, int, int, ReportEpochs | None], EpochWatcher] | None = None,
     checkpoints: Callable[[optuna.Trial, int, int], Checkpointer] | None = None,
     stackable: Callable[[RunConfig], bool] | None = None,
 ) -> list[TrialOutcome]:
@@ -221,6 +266,7 @@ def execute(
     run's saved configuration names it. ``checkpoints(trial, seed, together)`` keeps each run's
     state, so that a run continues from its last epoch whether it trains alone or in a population;
     ``together`` runs train at once.
+    ``watch(trial, seed, epochs, reporter)`` gives the watcher of one run (a progress view's).
     """
     first = items[0].config
     together = 1 < sum(len(item.seeds) for item in items) <= population and (
@@ -240,9 +286,12 @@ def execute(
     records: dict[int, list[dict[str, Any]]] = {id(item): [] for item in items}
 
     def callbacks(run: _Run) -> list[EpochCallback]:
-        member: list[EpochCallback] = [on_epoch(run.item.trial.number)] if on_epoch else []
-        member.append(run.reporter.member(run.index) if run.reports else run.reporter.follow)
-        return member
+        return [run.reporter.member(run.index) if run.reports else run.reporter.follow]
+
+    def watcher(run: _Run) -> EpochWatcher | None:
+        if watch is None:
+            return None
+        return watch(run.item.trial.number, run.seed, run.config.train.epochs, run.reporter)
 
     def keep(run: _Run, result: TrainResult, extra: dict[str, Any]) -> None:
         folder = _save(out_dir, run.item.trial.number, run.config, result, provenance)
@@ -251,7 +300,14 @@ def execute(
     if together:
         saved = [checkpoints(r.item.trial, r.seed, len(runs)) for r in runs] if checkpoints else None
         configs = [r.config for r in runs]
-        results = train_population(configs, splits(configs[0]), [callbacks(r) for r in runs], device, saved)
+        results = train_population(
+            configs,
+            splits(configs[0]),
+            [callbacks(r) for r in runs],
+            device,
+            saved,
+            [watcher(r) for r in runs],
+        )
         for run, result in zip(runs, results, strict=True):
             keep(run, result, {"population": len(runs)})
     else:
@@ -261,7 +317,12 @@ def execute(
                 continue
             saved_one = checkpoints(run.item.trial, run.seed, 1) if checkpoints else None
             result = train(
-                run.config, splits(run.config), callbacks=callbacks(run), device=device, checkpoint=saved_one
+                run.config,
+                splits(run.config),
+                callbacks=callbacks(run),
+                device=device,
+                checkpoint=saved_one,
+                watch=watcher(run),
             )
             keep(run, result, {})
     for item in items:
@@ -366,7 +427,6 @@ class Executor:
                 item.outcome = outcome
 
     def _execute(self, items: list[Prepared], prune: bool) -> list[TrialOutcome]:
-        epochs = max(p.config.train.epochs for p in items if p.config)
         pruned = prune and self.spec.pruner.name != "none"
         try:
             return execute(
@@ -378,7 +438,7 @@ class Executor:
                 device=self.device,
                 out_dir=self.out_dir,
                 provenance=self.provenance,
-                on_epoch=lambda number: self._on_epoch(number, epochs),
+                watch=self._watch,
                 checkpoints=self._checkpoints,
                 stackable=self.stackable,
             )
@@ -390,12 +450,15 @@ class Executor:
             reason = f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}"
             return [TrialOutcome("error", reason) for _ in items]
 
-    def _on_epoch(self, number: int, epochs: int) -> EpochCallback:
-        def report(epoch: int, record: Mapping[str, float]) -> bool:
-            self.observer.epoch(number, epoch, epochs, record)
-            return False
+    def _watch(self, number: int, seed: int, epochs: int, pruner: ReportEpochs | None) -> EpochWatcher:
+        """The watcher of one run of trial ``number``: its epochs go to the observer as they end."""
 
-        return report
+        def watch(epoch: int, record: Mapping[str, float], ended: str | None) -> None:
+            if ended == "stopped" and pruner is not None and pruner.pruned:
+                ended = "pruned"  # the pruner, not another callback, stopped it
+            self.observer.epoch(EpochUpdate(number, seed, epoch, epochs, record, ended))
+
+        return watch
 
     def _checkpoints(self, trial: optuna.Trial, seed: int, runs: int) -> StorageCheckpointer:
         """Where one seed of ``trial`` keeps its state: keyed by its chain of retries.

@@ -7,6 +7,7 @@ same study file; ``load_study`` opens an existing one for the commands that read
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,28 +59,65 @@ class StudyHandle:
     def best(self) -> FrozenTrial | None:
         return best_trial(self.study.get_trials(deepcopy=False), self.spec)
 
+    @property
+    def data_dir(self) -> Path | None:
+        """The ``--data-dir`` the study's trials read their data from (None: the default lookup), so
+        that the commands that follow a study (probe, ensemble, baselines) find the same files."""
+        recorded = StudyRecord.from_study(self.study).data_dir
+        return Path(recorded) if recorded else None
+
+
+# How and where trials run, not what they compute: a rerun may change these (prefixes of dotted fields).
+RERUN_FREE = (
+    "retries",
+    "seed",  # the sampler's: which points are drawn next, not how a point trains
+    "checkpoint_interval_s",
+    "population",  # also population_padding: members match lone runs within float tolerance
+    "train.device",
+    "train.eval_batch_size",
+    "train.compile",
+)
+
 
 def _comparable(spec: StudySpec) -> dict[str, Any]:
     return spec.model_dump(mode="json", exclude={"budget", "storage", "description"})
 
 
-def _differences(stored: dict[str, Any], spec: StudySpec) -> list[str]:
-    """The top-level fields in which ``spec`` differs from the spec a study was made from.
+def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as dotted fields and their values (lists, and a space's parameters, are values)."""
+    if not isinstance(value, dict) or not value:
+        return {prefix: value}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        out |= {name: item} if prefix.endswith("space") else _leaves(item, name)
+    return out
+
+
+def _differences(stored: dict[str, Any], spec: StudySpec, final_started: bool) -> tuple[list[str], list[str]]:
+    """The dotted fields in which ``spec`` differs from the spec a study was made from, each as
+    ``field (A there, B here)``: those refused, and those a rerun may change (:data:`RERUN_FREE`, and
+    the ``final`` section while the final stage has not started).
 
     The stored spec is read by this version of tunelab first, so a setting added since (with its
-    default) is not a difference: a study made by an older tunelab can be resumed. The device is not
-    compared: where a study trains is not what it studies, as ``--device`` overrides it anyway, so
-    a study resumed on another machine, or with its ``train.device`` corrected, is not refused.
+    default) is not a difference: a study made by an older tunelab can be resumed. Both are the spec
+    as written (``train.device: auto``, not the device a worker resolved it to).
     """
     with contextlib.suppress(ValidationError):
         stored = _comparable(StudySpec.model_validate(stored))
+    old, new = _leaves(stored), _leaves(_comparable(spec))
+    free = RERUN_FREE if final_started else (*RERUN_FREE, "final")
+    refused: list[str] = []
+    allowed: list[str] = []
+    for key in sorted(old.keys() | new.keys()):
+        if old.get(key) != new.get(key):
+            change = f"{key} ({_shown(old.get(key))} there, {_shown(new.get(key))} here)"
+            (allowed if any(key.startswith(f) for f in free) else refused).append(change)
+    return refused, allowed
 
-    def what(raw: dict[str, Any]) -> dict[str, Any]:
-        train = {k: v for k, v in (raw.get("train") or {}).items() if k != "device"}
-        return raw | {"train": train}
 
-    stored, current = what(stored), what(_comparable(spec))
-    return sorted(k for k, v in current.items() if stored.get(k) != v)
+def _shown(value: Any) -> str:
+    return "unset" if value is None else json.dumps(value)
 
 
 def result_trials(out_dir: Path) -> int:
@@ -92,7 +130,12 @@ RUN_FILES = ("trials", "workers", "study.yaml")
 
 
 def open_study(
-    spec: StudySpec, storage: str | None = None, out_dir: Path | None = None, *, overwrite: bool = False
+    spec: StudySpec,
+    storage: str | None = None,
+    out_dir: Path | None = None,
+    notes: list[str] | None = None,
+    *,
+    overwrite: bool = False,
 ) -> StudyHandle:
     """Create the study, or load it when it exists and was made from the same study file.
 
@@ -103,6 +146,10 @@ def open_study(
     from a different study file. ``overwrite`` starts afresh instead: the study in the storage (its
     trials and checkpoints), ``out_dir``'s trial folders, worker logs and study.yaml, and a damaged
     default database file are deleted first.
+
+    A rerun may change how trials run (:data:`RERUN_FREE`), the budget (to extend it) and the final
+    section before the final stage starts; any change to what a trial computes is refused with one
+    sentence naming the fields. ``notes`` gains a sentence on each change taken.
     """
     out_dir = Path(out_dir or Path("runs") / spec.name)
     url = storage or spec.storage or default_storage(out_dir)
@@ -119,7 +166,7 @@ def open_study(
     if own_file:
         out_dir.mkdir(parents=True, exist_ok=True)  # to hold the database: nothing else before it opens
     rdb = _open_storage(url, spec, own_file and overwrite)
-    study = _create_or_load(spec, url, rdb, out_dir, results, overwrite)
+    study = _create_or_load(spec, url, rdb, out_dir, results, overwrite, notes)
     out_dir.mkdir(parents=True, exist_ok=True)
     # The default SQLite file is found beside study.yaml, so the folder can be moved or copied whole.
     shown_url = None if own_file else without_password(url)
@@ -147,6 +194,7 @@ def _create_or_load(
     out_dir: Path,
     results: int,
     overwrite: bool,
+    notes: list[str] | None,
 ) -> optuna.Study:
     """Under the study lock: the study, created, loaded or (``overwrite``) made anew."""
     with study_lock(url, spec.name):
@@ -155,14 +203,22 @@ def _create_or_load(
             exists = True
         except KeyError:
             exists = False
+        allowed: list[str] = []
         if exists and not overwrite:
-            stored = StudyRecord.from_study(optuna.load_study(study_name=spec.name, storage=rdb)).spec
-            if stored is not None and (changed := _differences(stored, spec)):
-                raise ConfigError(
-                    f"study {spec.name!r} in {mask(url)} was made from a different study file "
-                    f"({', '.join(changed)} differ); give it another name, or another --out or "
-                    "--storage, or start it afresh with tunelab run --overwrite"
-                )
+            record = StudyRecord.from_study(optuna.load_study(study_name=spec.name, storage=rdb))
+            if record.spec is not None:
+                final_started = any(raw.get("final") for raw in record.stages)
+                refused, allowed = _differences(record.spec, spec, final_started)
+                if refused:
+                    listed = "; ".join(refused[:3]) + (
+                        f"; and {len(refused) - 3} more" if len(refused) > 3 else ""
+                    )
+                    raise ConfigError(
+                        f"study {spec.name!r} in {mask(url)} was made with other settings: {listed}; a "
+                        "change to what trials compute would mix two studies in one, so rerun it as it "
+                        f"was made (its settings: {out_dir / 'study.yaml'}), or start a new one with "
+                        "--out (or another --storage), or afresh with tunelab run --overwrite"
+                    )
         elif results and not overwrite:
             raise ConfigError(
                 f"storage {mask(url)} holds no study {spec.name!r}, but {out_dir / 'trials'} holds the "
@@ -187,8 +243,11 @@ def _create_or_load(
             pruner=make_pruner(spec),
             load_if_exists=True,
         )
-        if StudyRecord.from_study(study).spec is None:  # the provenance is the first worker's
+        record = StudyRecord.from_study(study)
+        if record.spec is None or allowed:  # the next rerun compares with this one
             set_study_attrs(study, spec=_comparable(spec))
+        if allowed and notes is not None:
+            notes.append(f"the study goes on with {'; '.join(allowed)}")
     return study
 
 

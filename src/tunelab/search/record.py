@@ -163,6 +163,7 @@ class StudyRecord:
     spec: dict[str, Any] | None = None  # the comparable study file it was made from
     provenance: dict[str, Any] = field(default_factory=dict)
     stages: list[dict[str, Any]] = field(default_factory=list)  # Stage.to_raw() of each started stage
+    data_dir: str | None = None  # the --data-dir its trials read their data from (absolute)
 
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any]) -> StudyRecord:

@@ -59,6 +59,24 @@ def done_trials(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
     return [t for t in trials if counted(t) and t.number not in rerun]
 
 
+def expected_trials(spec: StudySpec, n_trials: int | None = None) -> int | None:
+    """The trials a study counts once it is done: its stages' points and trials up to the trial
+    budget, and the final stage's; None when only a timeout ends it. What a progress bar counts to."""
+    budget = n_trials or spec.budget.n_trials
+    planned: int | None = 0
+    for index in range(1000):  # a stage builder given no trials: its size does not depend on them
+        stage = STRATEGIES[spec.strategy.name](spec, index, [])
+        if stage is None:
+            break
+        size = len(stage.points) if stage.points is not None else stage.n_trials
+        if size is None:
+            planned = None
+            break
+        planned = (planned or 0) + size
+    search = min(budget, planned) if budget and planned is not None else budget or planned
+    return None if search is None else search + (spec.final.top if spec.final else 0)
+
+
 def padding(setting: bool | str, device: str) -> Padding:
     """How far trials of different MLP architectures are padded to share a population."""
     if setting == "auto":
@@ -120,6 +138,22 @@ class Schedule:
         if not batch:
             return action, [], None
         return "ask", batch, own[1]
+
+    def check_budget(self) -> None:
+        """Refuse a trial budget that would extend a search whose final stage has started: the final
+        stage trained the best of the search as it was, and the search does not go on after it."""
+        raws = StudyRecord.from_study(self.study).stages
+        if self.n_trials is None or not any(raw.get("final") for raw in raws):
+            return
+        searched = sum(counted(t) and not is_final(t) for t in self.study.get_trials(deepcopy=False))
+        search = [raw for raw in raws if not raw.get("final")]
+        open_ended = any(raw.get("n_points") is None and raw.get("n_trials") is None for raw in search)
+        if self.n_trials > searched and open_ended:  # only a budget-bound stage would have gone on
+            raise ConfigError(
+                f"--n-trials {self.n_trials}: the search of study {self.spec.name!r} ended at {searched} "
+                "trials and its final stage has started, so it cannot go on; start a new study with "
+                "--out (or another --storage) for a longer search"
+            )
 
     def tell(self, item: Prepared) -> None:
         """Store a trained trial's outcome and finish it in Optuna's terms.

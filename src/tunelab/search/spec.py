@@ -7,9 +7,10 @@ Everything is validated here, before the first trial trains: a mistake is one se
 
 from __future__ import annotations
 
+import copy
 import itertools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
@@ -232,15 +233,96 @@ def refresh_strategies() -> None:
 
 # ------------------------------------------------------------------------------------------ loading
 def load_study_spec(
-    path: str | Path, overrides: Iterable[str] = (), *, known_models: bool = True
+    path: str | Path,
+    overrides: Iterable[str] = (),
+    notes: list[str] | None = None,
+    *,
+    known_models: bool = True,
 ) -> StudySpec:
     """Read and validate a study file; ``--set key=value`` overrides apply to it before validation.
 
-    Relative data paths in the file are relative to its folder; those of ``--set``, to the
-    current folder."""
+    Relative data paths in the file are relative to its folder; those of ``--set``, to the current
+    folder. An override of a searched run setting fixes it: the setting leaves the space (see
+    :func:`fix_searched`), and ``notes`` (when given) gains a sentence saying so.
+    """
+    parsed = parse_overrides(overrides)
     raw = anchor_data_paths(read_yaml(path), Path(path).parent)
-    raw = apply_overrides(raw, parse_overrides(overrides))
-    return validate_study_spec(raw, str(path), known_models=known_models)
+    raw, said = fix_searched(raw, parsed, str(path))
+    if notes is not None:
+        notes.extend(said)
+    return validate_study_spec(apply_overrides(raw, parsed), str(path), known_models=known_models)
+
+
+def fix_searched(
+    raw: Mapping[str, Any], overrides: Sequence[tuple[str, Any]], source: str
+) -> tuple[dict[str, Any], list[str]]:
+    """``raw`` without the searched parameters that ``overrides`` fix, and a sentence on each.
+
+    ``--set train.batch_size=16`` on a study that searches ``train.batch_size`` means "this study,
+    with the batch size 16": the key leaves ``space`` (or the stage space that varies it; a stage left
+    with nothing to vary is dropped). Where the override cannot mean that, it is one sentence
+    (ConfigError): a per-layer parameter, a setting that named configurations set, or the only
+    parameter searched.
+    """
+    out = copy.deepcopy(dict(raw))
+    notes: list[str] = []
+    strategy = out.get("strategy")
+    stages = strategy.get("stages") if isinstance(strategy, dict) else None
+    for key, value in overrides:
+        if not key.startswith(RUN_SECTIONS):
+            continue
+        shown = f"--set {key}={value}"
+        for where, space in _raw_spaces(out.get("space"), stages):
+            if key not in space:
+                continue
+            param = space[key]
+            if isinstance(param, dict) and param.get("per_layer") is not None:
+                raise ConfigError(
+                    f"{shown}: {where}.{key} is drawn per layer (per_layer: {param['per_layer']}); "
+                    f"fix it in the space instead, e.g. --set {where}.{key}=VALUE"
+                )
+            del space[key]
+            if where == "space" and not space:
+                raise ConfigError(
+                    f"{shown}: {key} is all that space searches, so nothing would be left to search; "
+                    "drop the --set, or search something else"
+                )
+            fixed = not isinstance(param, dict | list) or (
+                isinstance(param, dict) and ("value" in param or param.get("type") == "fixed")
+            )
+            said = f"in place of {where}'s fixed value" if fixed else f"it is no longer searched ({where})"
+            notes.append(f"{shown} fixes {key}, {said}")
+        for config in _raw_configs(strategy, stages):
+            if isinstance(config, dict) and key in (config.get("set") or {}):
+                raise ConfigError(
+                    f"{shown}: the named configuration {config.get('name')!r} sets {key} itself, so an "
+                    f"override cannot fix it; edit its set: in {source}"
+                )
+    if isinstance(stages, list) and isinstance(strategy, dict):
+        empty = [st for st in stages if isinstance(st, dict) and "space" in st and not st["space"]]
+        notes += [f"stage {st.get('name')!r} varied nothing else: it is left out" for st in empty]
+        strategy["stages"] = [st for st in stages if all(st is not e for e in empty)]
+        if not strategy["stages"]:
+            raise ConfigError("--set: the overrides fix all that the stages vary; nothing is left to search")
+    return out, notes
+
+
+def _raw_spaces(space: Any, stages: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The study file's spaces as written: ``space`` and each stage's, with where each is."""
+    found = [("space", space)] if isinstance(space, dict) else []
+    for i, stage in enumerate(stages if isinstance(stages, list) else []):
+        if isinstance(stage, dict) and isinstance(stage.get("space"), dict):
+            found.append((f"strategy.stages[{i}].space", stage["space"]))
+    return found
+
+
+def _raw_configs(strategy: Any, stages: Any) -> list[Any]:
+    """The named configurations as written: the strategy's ``configs`` and its stages'."""
+    configs = list(strategy.get("configs") or []) if isinstance(strategy, dict) else []
+    for stage in stages if isinstance(stages, list) else []:
+        if isinstance(stage, dict):
+            configs += list(stage.get("configs") or [])
+    return configs
 
 
 def validate_study_spec(

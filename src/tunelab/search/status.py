@@ -64,7 +64,7 @@ def status_tables(handle: StudyHandle) -> list[Table]:
     records = {t.number: TrialRecord.from_trial(t) for t in trials}
     states = Counter(records[t.number].status(t) for t in trials)
     summary = Table(title=f"study {spec.name}", show_header=False)
-    summary.add_column("key")
+    summary.add_column("key", overflow="fold")
     summary.add_column("value", overflow="fold")
     summary.add_row("storage", handle.storage_shown)
     summary.add_row("strategy", spec.strategy.name)
@@ -95,11 +95,16 @@ def status_tables(handle: StudyHandle) -> list[Table]:
             table.add_column(column, overflow="fold")
         for index, stage in enumerate(stages):
             mine = [t for t in trials if records[t.number].stage == index]
-            done = [t for t in mine if t.value is not None]
+            again = set((stage.info.get("reused") or {}).values())
+            done = [t for t in trials if (t in mine or t.number in again) and t.value is not None]
             pick = max if spec.objective.goal == "maximize" else min
             top = pick(done, key=lambda t: cast(float, t.value)) if done else None
+            reused = stage.info.get("reused") or {}
             size = stage.n_trials or (len(stage.points or mine) if stage.planned else "budget")
             details = stage.info.get("bounds") or stage.carried or (stage.info if stage.final else "")
+            if reused:  # points an earlier trial had trained: not trained again
+                size = f"{size} + {len(reused)} reused"
+                details = f"{_compact(details)}; reused " + ", ".join(f"#{n}" for n in reused.values())
             table.add_row(
                 str(index),
                 stage.name,
@@ -113,7 +118,7 @@ def status_tables(handle: StudyHandle) -> list[Table]:
     best = handle.best()
     if best is not None:
         table = Table(title=f"best trial #{best.number}")
-        table.add_column("setting")
+        table.add_column("setting", overflow="fold")
         table.add_column("value", overflow="fold")
         record = TrialRecord.from_trial(best)
         for key, value in record.overrides.items():

@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -26,20 +26,24 @@ from tunelab.data import dataset_folder
 from tunelab.errors import ConfigError, TunelabError
 from tunelab.provenance import provenance
 from tunelab.search.checkpoints import clear as clear_checkpoints
-from tunelab.search.execution import Executor, Observer, Prepared
+from tunelab.search.execution import Executor, Observer, Observers, Prepared
 from tunelab.search.handle import StudyHandle, load_study, open_study
 from tunelab.search.plan import Shortfall, repair, shortfall
 from tunelab.search.record import StudyRecord, set_study_attrs
 from tunelab.search.results import trials_dataframe
-from tunelab.search.scheduling import Schedule, counted, done_trials, recover
+from tunelab.search.scheduling import Schedule, counted, done_trials, expected_trials, recover
 from tunelab.search.spec import StudySpec, load_study_spec, validate_study_spec
 from tunelab.search.storage import study_lock
 from tunelab.search.strategies import Stage, best_trial
 from tunelab.search.trial_store import TrialStore
 from tunelab.train import resolve_device
 
+if TYPE_CHECKING:
+    from tunelab.progress import ProgressSetting
+
 __all__ = [
     "Observer",
+    "Observers",
     "StudyHandle",
     "StudyResult",
     "Worker",
@@ -81,6 +85,7 @@ class Worker:
         # The one place the device is resolved; everything below is given the result.
         self.device = str(resolve_device(*_device_and_source(self.spec, device)))
         self.observer = observer or Observer()
+        self.data_dir = data_dir
         self.provenance = provenance(self.device)
         self.store = TrialStore(handle.study, handle.storage)
         self.executor = Executor(
@@ -110,13 +115,18 @@ class Worker:
         with study_lock(self.handle.url, self.spec.name):
             if not StudyRecord.from_study(self.study).provenance:  # the first worker's, device resolved
                 set_study_attrs(self.study, provenance=self.provenance)
+            if self.data_dir is not None:  # where probe, ensemble and baselines look for the data too
+                set_study_attrs(self.study, data_dir=str(self.data_dir.resolve()))
+        with study_lock(self.handle.url, self.spec.name):
+            self.schedule.check_budget()
         # missing data, or a model factory that fails, stops the study here, before any trial
         self.executor.check(self.spec.run_config({}, "study"))
         with study_lock(self.handle.url, self.spec.name):
             recover(self.store)
             redo = repair(self.store, self.retry_failed)
         done = len(done_trials(self.study.get_trials(deepcopy=False)))
-        self.observer.started(self.spec, self.handle.storage_shown, done, self.n_trials, redo)
+        total = expected_trials(self.spec, self.n_trials)
+        self.observer.started(self.spec, self.handle.storage_shown, done, total, redo)
         start = time.monotonic()
         while self.timeout is None or time.monotonic() - start < self.timeout:
             with study_lock(self.handle.url, self.spec.name):
@@ -146,6 +156,11 @@ class Worker:
                     chain = self.store.first_of_chain(item.trial.number)
                     clear_checkpoints(self.handle.url, self.spec.name, chain)
                     self.schedule.tell(item)
+                    # each shown as it is told, with the count and best of that moment
+                    assert item.outcome is not None
+                    trials = self.study.get_trials(deepcopy=False)
+                    done, best = len(done_trials(trials)), best_trial(trials, self.spec)
+                    self.observer.trial_finished(item.trial.number, item.outcome, done, best)
         except (KeyboardInterrupt, SystemExit, TunelabError) as exc:
             reason = "an input error" if isinstance(exc, TunelabError) else "the user"
             with study_lock(self.handle.url, self.spec.name):
@@ -155,11 +170,6 @@ class Worker:
         finally:
             for beat in heartbeats:
                 beat.__exit__()
-        trials = self.study.get_trials(deepcopy=False)
-        best = best_trial(trials, self.spec)
-        for item in batch:
-            assert item.outcome is not None
-            self.observer.trial_finished(item.trial.number, item.outcome, len(done_trials(trials)), best)
 
 
 def _device_and_source(spec: StudySpec, device: str | None, source: str = "") -> tuple[str, str]:
@@ -225,6 +235,7 @@ def run_study(
     workers: int = 1,
     overwrite: bool = False,
     retry_failed: bool = False,
+    progress: ProgressSetting = False,
 ) -> StudyResult:
     """Run (or resume) a study from a study file, a mapping or a :class:`StudySpec`.
 
@@ -236,6 +247,11 @@ def run_study(
     afresh, deleting the study's earlier trials and result files (see
     :func:`~tunelab.search.handle.open_study`). ``retry_failed`` runs again the planned points that
     failed by themselves ``retries + 1`` times; ``result.shortfall`` says what the study still lacks.
+
+    ``progress=True`` shows each trial and epoch as it happens (rich's live view on a terminal or in
+    a notebook with ipywidgets, plain lines otherwise); ``"lines"``, ``"live"`` or ``"tqdm"`` choose
+    the view, and a callable receives each :class:`tunelab.progress.Event`. ``observer`` receives
+    the reports themselves (:class:`Observer`); with both, both do.
     """
     from tunelab.models import register
     from tunelab.models.factory import loading_script
@@ -249,31 +265,44 @@ def run_study(
         raise ConfigError(f"workers must be at least 1, got {workers}")
     for name, factory in (models or {}).items():
         register(name, factory)
+    notes: list[str] = []  # what the overrides and a rerun changed: said with the progress
     if isinstance(study, StudySpec):
         spec = study
     elif isinstance(study, Mapping):
         spec = validate_study_spec(study)
     else:
-        spec = load_study_spec(study, overrides)
+        spec = load_study_spec(study, overrides, notes)
     source = "" if isinstance(study, StudySpec | Mapping) else str(study)
     check_inputs(spec, device, Path(data_dir) if data_dir else None, source)
-    handle = open_study(spec, storage, Path(out) if out else None, overwrite=overwrite)
-    if workers > 1:
-        from tunelab.search.workers import WorkerSettings, run_local_workers
+    handle = open_study(spec, storage, Path(out) if out else None, notes, overwrite=overwrite)
+    from tunelab.progress import progress_board  # rich's views: only when a study runs
 
-        settings = WorkerSettings(n_trials, timeout, Path(data_dir) if data_dir else None)
-        run_local_workers(
-            handle, workers, settings, device, observer or Observer(), retry_failed=retry_failed
-        )
-        return StudyResult(handle)
-    worker = Worker(
-        handle,
-        n_trials=n_trials,
-        timeout=timeout,
-        data_dir=Path(data_dir) if data_dir else None,
-        device=device,
-        observer=observer,
-        retry_failed=retry_failed,
-    )
-    worker.run()
+    board = progress_board(progress)
+    if board is not None:
+        for note in notes:
+            board.note(note)
+    if board is not None and observer is not None:
+        observer = Observers(board, observer)
+    observer = observer or board
+    try:
+        if workers > 1:
+            from tunelab.search.workers import WorkerSettings, run_local_workers
+
+            settings = WorkerSettings(n_trials, timeout, Path(data_dir) if data_dir else None)
+            run_local_workers(
+                handle, workers, settings, device, observer or Observer(), retry_failed=retry_failed
+            )
+        else:
+            Worker(
+                handle,
+                n_trials=n_trials,
+                timeout=timeout,
+                data_dir=Path(data_dir) if data_dir else None,
+                device=device,
+                observer=observer,
+                retry_failed=retry_failed,
+            ).run()
+    finally:
+        if board is not None:
+            board.close()
     return StudyResult(handle)

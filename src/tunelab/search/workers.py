@@ -5,8 +5,9 @@ parent opened (:class:`~tunelab.search.worker_main.WorkerJob`) and works on it a
 would; the storage URL travels in its environment, not on its command line. With several GPUs,
 worker i gets ``cuda:i mod n``; on a CPU the cores this process may use (affinity, cgroup quota) are
 split between workers, so K workers do not fight over the same cores.
-The parent watches: it polls the storage for progress, checks every worker each time, fails (and
-queues again) the trials of one that died at once, and stops the workers on Ctrl-C.
+The parent watches: it polls the storage for progress (trials started and finished, and the epochs
+a trial reports to it), checks every worker each time, fails (and queues again) the trials of one
+that died at once, and stops the workers on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from optuna.trial import TrialState
 from tunelab.errors import TunelabError
 from tunelab.models import registered
 from tunelab.models.factory import reference
-from tunelab.search.execution import TrialOutcome
+from tunelab.search.execution import EpochUpdate, TrialOutcome
 from tunelab.search.handle import StudyHandle
 from tunelab.search.plan import repair
 from tunelab.search.record import TrialRecord
-from tunelab.search.scheduling import counted, done_trials, recover
+from tunelab.search.scheduling import counted, done_trials, expected_trials, recover
 from tunelab.search.storage import study_lock
 from tunelab.search.trial_store import TrialStore
 from tunelab.search.worker_main import WorkerJob
@@ -100,9 +101,10 @@ def run_local_workers(
         with (logs / f"worker-{i}.log").open("w") as log:  # a file, not a pipe nobody reads until the end
             procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log))
     trials = handle.study.get_trials(deepcopy=False)
-    budget = settings.n_trials or handle.spec.budget.n_trials
-    observer.started(handle.spec, handle.storage_shown, len(done_trials(trials)), budget, redo)
+    total = expected_trials(handle.spec, settings.n_trials)
+    observer.started(handle.spec, handle.storage_shown, len(done_trials(trials)), total, redo)
     seen: set[int] = set()
+    shown: dict[int, int] = {}
     dead: set[int] = set()
     try:
         while True:
@@ -115,14 +117,14 @@ def run_local_workers(
             if all(code is not None for code in codes):
                 break
             time.sleep(POLL_S)
-            _report(handle, observer, seen)
+            _report(handle, observer, seen, shown)
     except KeyboardInterrupt:
         for p in procs:
             p.send_signal(2)  # each worker marks its trial interrupted and exits
         for p in procs:
             p.wait()
         raise
-    _report(handle, observer, seen)
+    _report(handle, observer, seen, shown)
     failed = [i for i, p in enumerate(procs) if p.returncode != 0]
     if len(failed) == k and any(procs[i].returncode == 2 for i in failed):  # none finished: bad input
         first = next(i for i in failed if procs[i].returncode == 2)
@@ -165,12 +167,25 @@ def _last_line(log: Path) -> str:
     return lines[-1].removeprefix("error: ") if lines else ""
 
 
-def _report(handle: StudyHandle, observer: Any, seen: set[int]) -> None:
+def _report(handle: StudyHandle, observer: Any, seen: set[int], shown: dict[int, int] | None = None) -> None:
+    """Hand ``observer`` what the workers did since the last look: trials started, the epochs their
+    first seed reported to the storage (Optuna's intermediate values), trials finished."""
+    shown = {} if shown is None else shown  # trial number -> the last epoch shown
     trials = handle.study.get_trials(deepcopy=False)
     done = len(done_trials(trials))
+    metric = handle.spec.objective.metric
     for trial in trials:
+        record = TrialRecord.from_trial(trial)
+        if trial.state == TrialState.RUNNING and record.seeds:  # seeds: its configuration is drawn
+            if trial.number not in shown:
+                shown[trial.number] = 0
+                observer.trial_started(trial.number, record.stage_name or "", trial.params)
+            epochs = int(record.overrides.get("train.epochs", handle.spec.train.epochs))
+            for epoch in sorted(e for e in trial.intermediate_values if e > shown[trial.number]):
+                value = trial.intermediate_values[epoch]
+                observer.epoch(EpochUpdate(trial.number, record.seeds[0], epoch, epochs, {metric: value}))
+                shown[trial.number] = epoch
         if counted(trial) and trial.number not in seen:
             seen.add(trial.number)
-            record = TrialRecord.from_trial(trial)
             outcome = TrialOutcome(record.outcome or "completed", record.reason, metrics=record.metrics)
             observer.trial_finished(trial.number, outcome, done, handle.best())

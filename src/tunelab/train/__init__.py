@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tunelab.train.callbacks import EarlyStopping, EpochCallback
+from tunelab.train.callbacks import EarlyStopping, EpochCallback, EpochWatcher
 from tunelab.train.device import resolve_device
 from tunelab.train.evaluation import evaluate
 from tunelab.train.loop import train
@@ -14,6 +14,7 @@ from tunelab.train.state import TrainResult
 __all__ = [
     "EarlyStopping",
     "EpochCallback",
+    "EpochWatcher",
     "Metrics",
     "TrainResult",
     "evaluate",

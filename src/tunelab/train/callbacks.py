@@ -2,7 +2,9 @@
 
 A callback is any callable ``(epoch, record) -> bool``; returning True stops the run with status
 ``stopped``. The loop never imports Optuna: a study wraps ``trial.report`` / ``trial.should_prune``
-in such a callable.
+in such a callable. A watcher ``(epoch, record, ended) -> None`` only looks: it sees every epoch,
+the last one too (where early stopping or divergence ended the run before the callbacks ran), with
+how the run ended on its last epoch; a progress view is one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from tunelab.config import EarlyStoppingConfig
 
 EpochCallback = Callable[[int, Mapping[str, float]], bool]
 """Called after each epoch with its number and history record; return True to stop training."""
+EpochWatcher = Callable[[int, Mapping[str, float], str | None], None]
+"""Called after each epoch's verdict with its number, its record and, on the run's last epoch, its
+status (``completed``, ``early_stopped``, ``stopped``, ``diverged``); None while it goes on."""
 
 
 @dataclass

@@ -15,7 +15,7 @@ import torch
 
 from tunelab.config import RunConfig
 from tunelab.data import Splits
-from tunelab.train.callbacks import EpochCallback
+from tunelab.train.callbacks import EpochCallback, EpochWatcher
 from tunelab.train.checkpoint import Checkpointer
 from tunelab.train.device import prepare_device, resolve_device
 from tunelab.train.engines.base import Engine
@@ -32,6 +32,7 @@ def train_members(
     callbacks: Sequence[Sequence[EpochCallback]] | None = None,
     device: str | torch.device | None = None,
     checkpoints: Sequence[Checkpointer | None] | None = None,
+    watchers: Sequence[EpochWatcher | None] | None = None,
 ) -> list[TrainResult]:
     """Train ``configs`` (one batch size) on ``splits`` with the engine ``make_engine`` builds;
     one result per configuration, and never an exception for a diverging member.
@@ -39,7 +40,7 @@ def train_members(
     A member leaves the engine when it finishes (completed, early-stopped, stopped by a callback,
     diverged) while the others go on. With a checkpoint, a member's state is saved after the epochs
     its checkpointer wants, and a member that finds a saved state continues from it, with either
-    engine.
+    engine. A member's watcher sees each of its epochs as it ends, with its status on the last.
     """
     first = configs[0].train
     device = resolve_device(first.device) if device is None else torch.device(device)
@@ -51,6 +52,8 @@ def train_members(
             configs, callbacks or [()] * len(configs), checkpoints or [None] * len(configs), strict=True
         )
     ]
+    for state, watch in zip(states, watchers or [None] * len(states), strict=True):
+        state.watch = watch
     engine = make_engine(states, splits, device)
     n_train, batch_size = len(splits.y_train), first.batch_size
     steps = math.ceil(n_train / batch_size)
@@ -73,7 +76,8 @@ def train_members(
             verdict, improved = state.judge(record)
             if improved and state.restores_best:
                 state.best_state = engine.model_state(row)
-            if verdict or state.epoch == state.config.train.epochs:
+            ended = bool(verdict) or state.epoch == state.config.train.epochs
+            if ended:
                 if verdict:
                     state.status, state.reason = verdict
                 state.final_state = engine.model_state(row)
@@ -81,6 +85,8 @@ def train_members(
             elif state.checkpoint and state.checkpoint.due():  # builds the state only when it is kept
                 model, optimizer = engine.model_state(row), engine.optimizer_state(row)
                 state.checkpoint.save(state.checkpoint_state(model, optimizer))
+            if state.watch is not None:
+                state.watch(state.epoch, record, state.status if ended else None)
         live = [state for row, state in enumerate(live) if row not in finished]
         if finished and live:  # finished members leave: pruning and early stopping save work
             engine.drop(finished)
@@ -93,11 +99,13 @@ def train(
     callbacks: Sequence[EpochCallback] = (),
     device: str | torch.device | None = None,
     checkpoint: Checkpointer | None = None,
+    watch: EpochWatcher | None = None,
 ) -> TrainResult:
     """Train ``config`` on ``splits``; never raises for a diverging run (status ``diverged``).
 
     With a ``checkpoint``, the state is saved after every epoch, and a run that finds a saved state
     continues from it: same weights, optimizer, schedule, early stopping, RNG streams and history.
+    ``watch`` sees each epoch as it ends (a progress view).
     """
-    (result,) = train_members(PlainEngine, [config], splits, [callbacks], device, [checkpoint])
+    (result,) = train_members(PlainEngine, [config], splits, [callbacks], device, [checkpoint], [watch])
     return result

@@ -19,7 +19,7 @@ import torch
 
 from tunelab.config import MLPConfig, RunConfig
 from tunelab.data import Splits
-from tunelab.train.callbacks import EpochCallback
+from tunelab.train.callbacks import EpochCallback, EpochWatcher
 from tunelab.train.checkpoint import Checkpointer
 from tunelab.train.engines.population import PopulationEngine
 from tunelab.train.loop import train_members
@@ -62,15 +62,17 @@ def train_population(
     callbacks: Sequence[Sequence[EpochCallback]] | None = None,
     device: str | torch.device | None = None,
     checkpoints: Sequence[Checkpointer | None] | None = None,
+    watchers: Sequence[EpochWatcher | None] | None = None,
 ) -> list[TrainResult]:
     """Train ``configs`` (same :func:`population_key`) together; one result per configuration.
 
     MLPs of different architectures (same key with ``pad="any"``) train padded to one shape. With
     ``checkpoints`` (one per member, or None), each member's state is saved after its epochs as
     :func:`~tunelab.train.loop.train` saves a lone run's, and a member that finds a saved state
-    continues from it, alone or in any population.
+    continues from it, alone or in any population. ``watchers`` (one per member, or None) see
+    each member's epochs as they end.
     """
     pad = differ([c.model for c in configs])
     if len({population_key(c, "any" if pad else "none") for c in configs}) != 1:
         raise ValueError("these configurations cannot train as one population (see population_key)")
-    return train_members(PopulationEngine, configs, splits, callbacks, device, checkpoints)
+    return train_members(PopulationEngine, configs, splits, callbacks, device, checkpoints, watchers)

@@ -20,7 +20,7 @@ from torch import nn
 from tunelab.config import PlateauSchedule, RunConfig
 from tunelab.data import Splits
 from tunelab.models import build_model, count_parameters
-from tunelab.train.callbacks import EarlyStopping, EpochCallback
+from tunelab.train.callbacks import EarlyStopping, EpochCallback, EpochWatcher
 from tunelab.train.checkpoint import Checkpointer
 from tunelab.train.engines.base import EpochSums
 from tunelab.train.evaluation import eval_batch_size, evaluate
@@ -86,6 +86,7 @@ class RunState:
     step: int = 0  # optimizer steps, those before a resume included
     train_time: float = 0.0
     resumed_from: int | None = None
+    watch: EpochWatcher | None = None  # sees each epoch and how the run ended (a progress view)
 
     @classmethod
     def start(

@@ -3,7 +3,8 @@
 003 and 004 tuned by hand this way: optimizer × learning rate first, then dropout, then the
 initialisation, then batch normalisation, each time keeping the winner. A stage is a grid over its
 ``space`` or a list of named ``configs``; the best completed trial of all earlier stages supplies the
-settings the stage does not vary.
+settings the stage does not vary. A point that is the configuration of a trial already trained (the
+incumbent itself, usually) reuses that trial rather than training it again.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from optuna.trial import FrozenTrial
 from pydantic import Field, field_validator, model_validator
 
 from tunelab.config import _Frozen
+from tunelab.errors import ConfigError
 from tunelab.search.params import ListedConfig, Param, expand_shorthand
 from tunelab.search.record import TrialRecord
 from tunelab.search.space import Space
-from tunelab.search.strategies.base import Stage, Strategy, StrategySettings, ranked
+from tunelab.search.strategies.base import Stage, Strategy, StrategySettings, completed, ranked
 
 if TYPE_CHECKING:
     from tunelab.search.spec import StudySpec
@@ -66,6 +68,9 @@ class StagedStrategy(StrategySettings):
 
 
 def staged(spec: StudySpec, index: int, trials: Sequence[FrozenTrial]) -> Stage | None:
+    """Stage ``index``: its grid (or configurations) on top of the best trial so far; a point whose
+    configuration a completed trial already trained is not trained again, its trial is reused
+    (``info["reused"]``: the point's label to that trial's number)."""
     assert isinstance(spec.strategy, StagedStrategy)
     if index >= len(spec.strategy.stages):
         return None
@@ -78,10 +83,38 @@ def staged(spec: StudySpec, index: int, trials: Sequence[FrozenTrial]) -> Stage 
     for point in points:
         for key in space.overrides(point):
             carried.pop(key, None)
+    trained = _trained(spec, trials)
+    reused: dict[str, int] = {}
+    for point in points:
+        number = trained.get(_configuration(spec, carried | space.overrides(point)))
+        if number is not None:
+            reused[", ".join(f"{k}={v}" for k, v in point.items())] = number
+    points = [p for p in points if ", ".join(f"{k}={v}" for k, v in p.items()) not in reused]
+    info: dict[str, Any] = {"carried_from": best[0].number if best else None}
+    if reused:
+        info["reused"] = reused
     # The best's parameters that this stage does not vary are pinned: its trials record them too.
     pinned = {k: v for k, v in best[0].params.items() if not space.covers(k)} if best else {}
-    info = {"carried_from": best[0].number if best else None}
     return Stage(name=stage.name, space=space, points=points, carried=carried, pinned=pinned, info=info)
+
+
+def _configuration(spec: StudySpec, overrides: dict[str, Any]) -> str | None:
+    """A trial's effective run configuration, as text to compare (None: not a valid one)."""
+    try:
+        return spec.run_config(overrides, "stage").model_dump_json()
+    except ConfigError:
+        return None
+
+
+def _trained(spec: StudySpec, trials: Sequence[FrozenTrial]) -> dict[str | None, int]:
+    """The configuration of each completed search trial, to the first trial that trained it."""
+    out: dict[str | None, int] = {}
+    for trial in sorted(completed(trials), key=lambda t: t.number):
+        record = TrialRecord.from_trial(trial)
+        if not record.final and not record.external:
+            out.setdefault(_configuration(spec, record.overrides), trial.number)
+    out.pop(None, None)
+    return out
 
 
 STRATEGY = Strategy(StagedStrategy, staged, planned=True, values_from="stages")
