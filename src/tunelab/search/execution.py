@@ -70,9 +70,9 @@ class Observer:
     left as is.
 
     ``started``: ``done`` trials are already finished of ``total`` expected (the trial budget, or the
-    planned points; None when unknown). ``epoch``: every run's every epoch, population members
-    included, as it ends; ``redo``: what a rerun takes up again first. ``trial_finished``: each trial as soon as it is told, with the trials
-    ``done`` and the study's ``best`` at that moment.
+    planned points; None when unknown), and ``redo`` what a rerun takes up again first. ``epoch``:
+    every run's every epoch, population members included, as it ends. ``trial_finished``: each
+    trial as soon as it is told, with the trials ``done`` and the study's ``best`` at that moment.
     """
 
     def started(
