@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 from optuna.trial import TrialState
-from test_postgres_workers import URL, postgres_up, study_name, wait_for_checkpoint  # noqa: F401
+from test_postgres_workers import URL, postgres_up, study_name, wait_for_new_checkpoint  # noqa: F401
 
 from tunelab.search import load_study
 
