@@ -71,7 +71,7 @@ def test_two_workers_of_a_factory_study_resume_after_sigkill(tmp_path, study_nam
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     # its own session: one signal reaches the script and both of its workers
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stderr=subprocess.PIPE)
-    wait_for_checkpoint(study_name, timeout=300)  # a worker is inside a trial that saved an epoch
+    wait_for_new_checkpoint(study_name, set())  # a worker is inside a trial that saved an epoch
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     killed = load_study(out, storage=URL).study.get_trials()
