@@ -189,7 +189,9 @@ def check_inputs(
     reading them is the worker's.
     """
     resolve_device(*_device_and_source(spec, device, source))
-    dataset_folder(spec.run_config({}, "study").data.name, data_dir)
+    data = spec.run_config({}, "study").data
+    if not data.from_files:  # a folder or .npz of the user's own is checked as it is read
+        dataset_folder(data.name, data_dir)
 
 
 # ------------------------------------------------------------------------------------------ results
