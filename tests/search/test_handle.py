@@ -135,8 +135,8 @@ def test_overwrite_starts_afresh_whatever_the_database(study, damage):
 
 def test_a_changed_study_file_is_refused_and_names_overwrite(study):
     before = results(study)
-    output = assert_one_sentence(run(study, "--set", "train.epochs=2"), "(train differ)", "--overwrite")
-    assert "made from a different study file" in output
+    output = assert_one_sentence(run(study, "--set", "train.epochs=2"), "train.epochs (", "--overwrite")
+    assert "was made with other settings" in output
     assert results(study) == before
 
 

@@ -7,6 +7,7 @@ the resume test at the end (two one-epoch trials on the bundled digits).
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -417,6 +418,8 @@ def test_a_postgresql_server_that_does_not_answer_is_given_up_after_a_few_second
         raise OSError("refused")
 
     monkeypatch.setattr(storage.optuna.storages, "RDBStorage", rdb)
+    # the schema lock connects first, through tunelab's engine (connect_timeout 5 as well)
+    monkeypatch.setattr(storage, "schema_lock", lambda url: contextlib.nullcontext())
     with pytest.raises(ConfigError, match="cannot connect"):
         storage.open_storage("postgresql://postgres@127.0.0.1:1/test")
     assert 0 < seen["connect_args"]["connect_timeout"] <= 10
