@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -36,7 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "examples" / "quickstart.yaml"
 WORKERS_STUDY = REPO / "studies" / "examples" / "digits-random.yaml"
-BUSY = "while True: pass"
+BUSY = "import os\nparent = os.getppid()\nwhile os.getppid() == parent: pass"  # busy until we exit
 OPENMP = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "KMP_BLOCKTIME")
 LATE = "import sys, torch; from tunelab.cli import main; sys.argv[0] = 'tunelab'; main()"
 
@@ -63,20 +64,26 @@ def measure(variant: str, part: str, src: Path, limit: float, workers: int) -> t
     env = {k: v for k, v in os.environ.items() if k not in OPENMP} | {"PYTHONPATH": str(src)}
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
+        # its own process group: a command cut at the limit takes its worker processes with it
+        proc = subprocess.Popen(
+            command(variant, part, Path(out) / "run", workers),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
         try:
-            done = subprocess.run(
-                command(variant, part, Path(out) / "run", workers),
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=limit,
-                check=True,
-            )
+            stdout, _ = proc.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
             return float("inf"), float("inf")
         wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"{variant} {part}: exit code {proc.returncode}")
     if part == "quickstart":
-        return json.loads(done.stdout.strip().splitlines()[-1])["train_time_s"], wall
+        return json.loads(stdout.strip().splitlines()[-1])["train_time_s"], wall
     return wall, wall
 
 
@@ -106,6 +113,10 @@ def main() -> None:
                             key = (background, variant)
                             result = measure(variant, part, sources[variant], args.limit, args.workers)
                             times.setdefault(key, []).append(result)
+                            shown = f"{result[0]:.2f} s ({result[1]:.1f} s wall)"
+                            print(
+                                f"  {part} · {background} · {variant}: {shown}", file=sys.stderr, flush=True
+                            )
                     finally:
                         for proc in busy:
                             proc.kill()
@@ -141,9 +152,10 @@ def table(
         cells = []
         for v in variants:
             t = statistics.median(t for t, _ in times[(background, v)])
-            cells.append(f"{t:.2f} ({t / quiet[v]:.1f}×)")
+            cells.append(f"{t:.2f} ({t / quiet[v]:.1f}×)" if t < float("inf") else f"> {args.limit:.0f}")
         if quickstart:
-            cells += [f"{statistics.median(w for _, w in times[(background, v)]):.1f}" for v in variants]
+            walls = [statistics.median(w for _, w in times[(background, v)]) for v in variants]
+            cells += [f"{w:.1f}" if w < float("inf") else f"> {args.limit:.0f}" for w in walls]
         print(f"| {background} | {' | '.join(cells)} |")
 
 

@@ -11,7 +11,8 @@ ReduceLROnPlateau as the paper's notebook; neither acts within 3 epochs) runs in
 environment, found by ``--kt-venv`` or ``$TUNELAB_KT_VENV``; without one the Keras Tuner side is
 skipped with a message saying how to make it:
 
-    python3 -m venv /work/kt-venv && /work/kt-venv/bin/pip install keras-tuner==1.4.8 tensorflow-cpu==2.21.0 tensorboard==2.21.0
+    python3 -m venv /work/kt-venv
+    /work/kt-venv/bin/pip install keras-tuner==1.4.8 tensorflow-cpu==2.21.0 tensorboard==2.21.0
 
 tunelab runs ``tunelab run studies/mnist-mlp-random-search.yaml`` (a fresh process, as a user would)
 with the same budget, in each variant of ``--variants`` (each lever on its own):
