@@ -110,25 +110,32 @@ class Worker:
             self._run_trials(batch, stage)
 
     def _run_trials(self, batch: list[Prepared], stage: Stage) -> None:
-        """Train a batch with heartbeats; an interruption fails (and queues again) all of it."""
+        """Train a batch with heartbeats; an interruption fails (and queues again) all of it.
+
+        The heartbeats go on until each trial is told: telling a population's trials takes a dozen
+        writes each, and a trial whose heartbeat stopped meanwhile would look like a dead worker's.
+        """
         for item in batch:
             self.observer.trial_started(item.trial.number, stage.name, item.params)
         heartbeats = [self.store.heartbeat(p.trial.number) for p in batch]
         try:
             for beat in heartbeats:
                 beat.__enter__()
-            self.executor.run(batch)
-        except (KeyboardInterrupt, SystemExit, TunelabError) as exc:
-            reason = "an input error" if isinstance(exc, TunelabError) else "the user"
-            for item in batch:  # none is told yet: all run again
-                self.store.fail(item.trial.number, "interrupted", f"stopped by {reason}")
-            raise
+            try:
+                self.executor.run(batch)
+            except (KeyboardInterrupt, SystemExit, TunelabError) as exc:
+                reason = "an input error" if isinstance(exc, TunelabError) else "the user"
+                for item in batch:  # none is told yet: all run again
+                    self.store.fail(item.trial.number, "interrupted", f"stopped by {reason}")
+                raise
+            for item, beat in zip(batch, heartbeats, strict=True):
+                self.schedule.tell(item)
+                beat.__exit__()
+                chain = self.store.first_of_chain(item.trial.number)
+                clear_checkpoints(self.handle.url, self.spec.name, chain)
         finally:
             for beat in heartbeats:
                 beat.__exit__()
-        for item in batch:
-            self.schedule.tell(item)
-            clear_checkpoints(self.handle.url, self.spec.name, self.store.first_of_chain(item.trial.number))
         trials = self.study.get_trials(deepcopy=False)
         best = best_trial(trials, self.spec)
         for item in batch:
