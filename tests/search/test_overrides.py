@@ -65,7 +65,7 @@ def test_a_rerun_may_change_how_trials_run_but_not_what_they_compute(tmp_path):
     how = ["train.epochs=1", "population=1", "train.device=cpu", "budget.n_trials=3", "seed=5"]
     open_study(load_study_spec(grid, how), out_dir=tmp_path, notes=notes)
     assert notes == [
-        'the study goes on with population (16 there, 1 here); seed (0 there, 5 here); '
+        "the study goes on with population (16 there, 1 here); seed (0 there, 5 here); "
         'train.device ("auto" there, "cpu" here)'
     ]
     with pytest.raises(ConfigError) as info:
