@@ -21,7 +21,12 @@ from tunelab.search.examples import bundled
 REPO = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
 # Import names whose distribution is called otherwise.
-DISTRIBUTIONS = {"sklearn": "scikit-learn", "yaml": "pyyaml", "optuna_dashboard": "optuna-dashboard"}
+DISTRIBUTIONS = {
+    "sklearn": "scikit-learn",
+    "yaml": "pyyaml",
+    "optuna_dashboard": "optuna-dashboard",
+    "PIL": "pillow",
+}
 
 
 def test_python_dash_m_tunelab_is_the_command():
