@@ -11,14 +11,12 @@ import textwrap
 
 import pytest
 from optuna.trial import TrialState
-from test_postgres_workers import URL, postgres_up, study_name, wait_for_new_checkpoint  # noqa: F401
+from storage_support import NEEDS_POSTGRES
+from test_postgres_workers import URL, study_name, wait_for_new_checkpoint  # noqa: F401
 
 from tunelab.search import load_study
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(not postgres_up(), reason="PostgreSQL is not running on 127.0.0.1:5432"),
-]
+pytestmark = NEEDS_POSTGRES
 
 # The script a user writes: the factory beside the run_study call, which the `__main__` guard keeps
 # from running again when each worker process loads the script for its factory.

@@ -19,31 +19,18 @@ import optuna
 import pytest
 import sqlalchemy
 from optuna.trial import TrialState
+from storage_support import NEEDS_POSTGRES, SERVER, open_together
 from typer.testing import CliRunner
 
 from tunelab.cli import app
-from tunelab.errors import ConfigError
 from tunelab.search import load_study
-from tunelab.search.storage import open_storage
 
-SERVER = "postgresql://postgres@127.0.0.1:5432"
 EXAMPLES = Path(__file__).resolve().parents[2] / "studies" / "examples"
 GRID = EXAMPLES / "digits-grid.yaml"
 SMALL = ["--set=train.epochs=1", "--set=population=1", "--set=space.model.dropout=[0.2]"]  # 4 points
 
 
-def postgres_up() -> bool:
-    try:
-        with sqlalchemy.create_engine(f"{SERVER}/test", connect_args={"connect_timeout": 3}).connect():
-            return True
-    except Exception:
-        return False
-
-
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(not postgres_up(), reason="PostgreSQL is not running on 127.0.0.1:5432"),
-]
+pytestmark = NEEDS_POSTGRES
 
 
 def admin(*statements: str) -> None:
@@ -76,30 +63,6 @@ def role(database) -> Iterator[tuple[str, str]]:
 
 
 # ------------------------------------------------------------------------- a new database, at once
-def open_together(url: str, n: int = 6) -> list[str]:
-    """What ``n`` processes that call ``open_storage(url)`` at the same moment each got."""
-    import multiprocessing
-
-    import tunelab.search.checkpoints  # noqa: F401  open_storage's own import, done before the fork
-
-    context = multiprocessing.get_context("fork")
-    barrier, answers = context.Barrier(n), context.Queue()
-
-    def open_it() -> None:
-        barrier.wait()
-        try:
-            open_storage(url)
-            answers.put("ok")
-        except ConfigError as exc:
-            answers.put(str(exc))
-
-    procs = [context.Process(target=open_it) for _ in range(n)]
-    for proc in procs:
-        proc.start()
-    got = [answers.get(timeout=300) for _ in procs]
-    for proc in procs:
-        proc.join()
-    return got
 
 
 def test_storages_opened_at_the_same_moment_on_a_new_database_all_open(database):

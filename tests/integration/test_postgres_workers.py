@@ -12,26 +12,16 @@ import optuna
 import pytest
 import sqlalchemy
 from optuna.trial import TrialState
+from storage_support import NEEDS_POSTGRES, PG_URL
 
 from tunelab.errors import ConfigError
 from tunelab.search import load_study
 
-URL = "postgresql://postgres@127.0.0.1:5432/test"
+URL = PG_URL
 EXAMPLES = Path(__file__).resolve().parents[2] / "studies" / "examples"
 
 
-def postgres_up() -> bool:
-    try:
-        with sqlalchemy.create_engine(URL, connect_args={"connect_timeout": 3}).connect():
-            return True
-    except Exception:
-        return False
-
-
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(not postgres_up(), reason="PostgreSQL is not running on 127.0.0.1:5432"),
-]
+pytestmark = NEEDS_POSTGRES
 
 
 @pytest.fixture

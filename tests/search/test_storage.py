@@ -12,6 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
+from storage_support import open_together
 
 from tunelab.errors import ConfigError
 from tunelab.search.storage import DamagedStorage, mask, open_storage, without_password
@@ -80,32 +81,6 @@ def test_a_sound_database_opens(tmp_path):
 def test_an_unreachable_server_is_one_error_and_no_traceback():
     with pytest.raises(ConfigError, match=r"postgresql://u:\*\*\*@127.0.0.1:1/db: cannot connect"):
         open_storage("postgresql://u:s3cret@127.0.0.1:1/db")
-
-
-def open_together(url: str, n: int = 6) -> list[str]:
-    """What ``n`` processes that call ``open_storage(url)`` at the same moment each got: "ok" or the error."""
-    import multiprocessing
-
-    import tunelab.search.checkpoints  # noqa: F401  open_storage's own import, done before the fork
-
-    context = multiprocessing.get_context("fork")
-    barrier, answers = context.Barrier(n), context.Queue()
-
-    def open_it() -> None:
-        barrier.wait()
-        try:
-            open_storage(url)
-            answers.put("ok")
-        except ConfigError as exc:
-            answers.put(str(exc))
-
-    procs = [context.Process(target=open_it) for _ in range(n)]
-    for proc in procs:
-        proc.start()
-    got = [answers.get(timeout=300) for _ in procs]
-    for proc in procs:
-        proc.join()
-    return got
 
 
 def test_storages_opened_at_the_same_moment_on_a_new_file_all_open(tmp_path):

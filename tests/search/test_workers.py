@@ -17,6 +17,7 @@ import optuna
 import pytest
 import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
+from storage_support import PG_URL, postgres_up
 
 from tunelab.errors import TunelabError
 from tunelab.search import Observer, load_study_spec, open_study
@@ -56,15 +57,6 @@ def test_last_line_skips_blank_lines_and_the_cli_error_prefix(tmp_path):
 
 
 # ------------------------------------------------------------------------- a local worker that dies
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def postgres_up() -> bool:
-    try:
-        with sqlalchemy.create_engine(PG_URL, connect_args={"connect_timeout": 3}).connect():
-            return True
-    except Exception:
-        return False
 
 
 def running_after_an_epoch(storage: optuna.storages.RDBStorage, url: str, name: str) -> FrozenTrial | None:
