@@ -31,11 +31,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from time_to_accuracy import Outcome, all_train_test_as_val, cells, tunelab_to_target
-from torch.utils.data import DataLoader
-from train_throughput import ImageDataset, canonical_epoch
+from time_to_accuracy import all_train_test_as_val, canonical_to_target, cells, tunelab_to_target
+from train_throughput import ImageDataset
 
-from tunelab.config import OneCycleSchedule, RunConfig, validate_run_config
+from tunelab.config import RunConfig, validate_run_config
 from tunelab.data import Splits, load_splits
 from tunelab.errors import DataError
 from tunelab.models import build_model
@@ -108,39 +107,6 @@ class AugmentedDataset(ImageDataset):
         if torch.rand(()) < 0.5:
             image = image.flip(-1)
         return image, label
-
-
-def canonical_to_target(config: RunConfig, splits: Splits, device: torch.device, target: float) -> Outcome:
-    tc = config.train
-    assert isinstance(tc.schedule, OneCycleSchedule)
-    torch.manual_seed(tc.seed)  # the same initial weights as train()
-    model = build_model(config.model, splits.input_shape, splits.n_classes).to(device)
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=tc.optimizer.lr,
-        momentum=tc.optimizer.momentum,
-        nesterov=tc.optimizer.nesterov,
-        weight_decay=tc.optimizer.weight_decay,
-    )
-    dataset = (AugmentedDataset if tc.augment else ImageDataset)(splits.x_train.cpu(), splits.y_train.cpu())
-    loader = DataLoader(dataset, batch_size=tc.batch_size, shuffle=True)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer,
-        max_lr=tc.optimizer.lr,
-        total_steps=len(loader) * tc.epochs,
-        pct_start=tc.schedule.pct_start,
-        anneal_strategy="cos",
-        cycle_momentum=False,
-        div_factor=tc.schedule.div_factor,
-        final_div_factor=tc.schedule.final_div_factor,
-    )
-    seconds, accuracy = 0.0, float("nan")
-    for epoch in range(1, tc.epochs + 1):
-        seconds += canonical_epoch(model, optimizer, loader, device, scheduler)
-        accuracy = evaluate(model, splits.x_test, splits.y_test, splits.n_classes).accuracy  # not timed
-        if accuracy >= target:
-            return Outcome(epoch, seconds, accuracy, epoch)
-    return Outcome(None, None, accuracy, tc.epochs)
 
 
 def warm_up(config: RunConfig, splits: Splits, device: torch.device) -> None:
@@ -216,7 +182,17 @@ def main() -> None:
         cpu = time.process_time()
         ours = tunelab_to_target(config, splits, device, args.target)
         cpu_ours, cpu = time.process_time() - cpu, time.process_time()
-        ref = None if args.no_reference else canonical_to_target(config, splits, device, args.target)
+        ref = (
+            None
+            if args.no_reference
+            else canonical_to_target(
+                config,
+                splits,
+                device,
+                args.target,
+                AugmentedDataset if config.train.augment else ImageDataset,
+            )
+        )
         cpu_ref = time.process_time() - cpu
         ratio, per_epoch, cpu_cells = "—", "—", f"{cpu_ours:.1f} / —"
         if ref is not None:

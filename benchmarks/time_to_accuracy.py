@@ -157,14 +157,21 @@ def canonical_optimizer(model: torch.nn.Module, cfg: OptimizerConfig) -> torch.o
     raise ValueError(f"no canonical reference for optimizer {cfg.name!r}")
 
 
-def canonical_to_target(config: RunConfig, splits: Splits, device: torch.device, target: float) -> Outcome:
+def canonical_to_target(
+    config: RunConfig,
+    splits: Splits,
+    device: torch.device,
+    target: float,
+    dataset: type[ImageDataset] = ImageDataset,
+) -> Outcome:
+    """The recipe in the canonical loop until ``target`` test accuracy; ``dataset`` makes each sample."""
     tc = config.train
     assert isinstance(tc.schedule, OneCycleSchedule), "the recipes use a one-cycle schedule"
     torch.manual_seed(tc.seed)  # the same initial weights as train()
     model = build_model(config.model, splits.input_shape, splits.n_classes).to(device)
     optimizer = canonical_optimizer(model, tc.optimizer)
     loader = DataLoader(
-        ImageDataset(splits.x_train.cpu(), splits.y_train.cpu()), batch_size=tc.batch_size, shuffle=True
+        dataset(splits.x_train.cpu(), splits.y_train.cpu()), batch_size=tc.batch_size, shuffle=True
     )
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
