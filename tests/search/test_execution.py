@@ -41,6 +41,30 @@ def test_an_error_in_one_lone_trial_fails_that_trial_only(tmp_path, monkeypatch)
     assert records[1].outcome == "error" and records[1].reason == "RuntimeError: out of memory"
 
 
+def test_a_built_in_network_its_settings_cannot_make_is_invalid_once_and_the_study_goes_on(tmp_path):
+    """Three 2×2 poolings leave nothing of an 8×8 digit: that listed point is invalid (never rerun,
+    whatever ``retries`` says), and the other point trains."""
+    block = {"filters": 4, "kernel": 3, "padding": "same", "pool": "max"}
+    study = {
+        "name": "too-deep",
+        "data": {"name": "digits", "val_fraction": 0.2},
+        "model": {"kind": "cnn", "blocks": [block], "dense": [8]},
+        "train": {"epochs": 1, "batch_size": 64},
+        "strategy": {
+            "name": "listed",
+            "configs": [
+                {"name": "one pool", "set": {"model.blocks": [block]}},
+                {"name": "four pools", "set": {"model.blocks": [block] * 4}},
+            ],
+        },
+        "retries": 2,
+    }
+    records = [TrialRecord.from_trial(t) for t in run_study(study, out=tmp_path / "out").study.get_trials()]
+    assert [r.outcome for r in records] == ["completed", "invalid"]
+    too_small = "the 1×1 output of the conv layer is too small for 2×2 max pooling"
+    assert records[1].reason == f"model.blocks[3]: {too_small}"
+
+
 @pytest.mark.parametrize("population", [1, 16])
 def test_grid_points_train_alone_or_together_as_population_says(tmp_path, monkeypatch, population):
     runs = []

@@ -35,7 +35,7 @@ from optuna.trial import FrozenTrial
 
 from tunelab.config import CustomModelConfig, DataConfig, RunConfig
 from tunelab.data import Splits, load_splits
-from tunelab.errors import ModelError, TunelabError
+from tunelab.errors import ConfigError, ModelError, TunelabError
 from tunelab.models import build_model
 from tunelab.search.checkpoints import StorageCheckpointer
 from tunelab.search.record import RUN_SCALARS, StudyRecord, set_study_attrs
@@ -444,6 +444,8 @@ class Executor:
             )
         except ModelError as exc:  # a factory refuses this trial's settings: the study goes on
             return [TrialOutcome("error", str(exc)) for _ in items]
+        except ConfigError as exc:  # a built-in network these settings cannot make (too small an image)
+            return [TrialOutcome("invalid", str(exc)) for _ in items]
         except TunelabError:
             raise  # bad input (a data file): the run stops, and the trials run again once it is fixed
         except Exception as exc:  # the trials failed by themselves: out of memory, a network too deep
