@@ -70,6 +70,7 @@ def test_a_data_dir_that_does_not_exist_is_said_so_not_downloaded(tmp_path, monk
     monkeypatch.setenv("TUNELAB_DATA_DIR", str(missing))
     with pytest.raises(DataError, match=f"^TUNELAB_DATA_DIR={missing}: no such folder"):
         availability("usps")
+    assert dataset_folder("digits") is None  # a stale variable does not stop the bundled dataset
     assert not cache_dir("mnist").exists()  # nothing was downloaded
 
 

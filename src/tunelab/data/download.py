@@ -74,12 +74,15 @@ def dataset_folder(name: str, data_dir: str | Path | None = None, download: bool
 
     None for a bundled dataset. A given folder (``data_dir``, ``$TUNELAB_DATA_DIR``, or its
     ``<name>`` subfolder) that holds some of the files but not all is a DataError naming the missing
-    ones, not a download of the whole set; so is a given folder that does not exist.
+    ones, not a download of the whole set; so is a given folder that does not exist (for a bundled
+    dataset, only a ``data_dir`` passed in).
     """
     info = get_info(name)
-    searched = candidates(name, data_dir)  # checks the given folder first, bundled or not
     if info.bundled:
-        return None
+        if data_dir is not None:
+            given_folder(data_dir)  # a --data-dir that is not there is named even so
+        return None  # a stale $TUNELAB_DATA_DIR, though, must not stop the bundled quickstart
+    searched = candidates(name, data_dir)
     folder = locate(name, data_dir)
     if folder is not None:
         return folder
