@@ -179,12 +179,28 @@ def test_cli_default_folder_and_max_train(tmp_path, monkeypatch):
     assert loaded["knn"].n_train == 200 and "stratified subset" in result.stderr
 
 
+def test_cli_fits_a_users_npz_named_by_path(tmp_path):
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 40, (3, 8, 8))  # three well-separated classes of 8×8 grey images
+    y = np.arange(90) % 3
+    x = np.clip(128 + centres[y] + rng.normal(0, 5, (90, 8, 8)), 0, 255).astype(np.uint8)
+    np.savez(tmp_path / "mine.npz", x_train=x, y_train=y)
+    out = tmp_path / "b"
+    args = ["--dataset", "arrays", "--path", str(tmp_path / "mine.npz"), "-m", "knn", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    results = BaselineResults.load(out)
+    assert results["knn"].test.accuracy == 1.0
+    assert results.n_train_available + results.n_val + results.n_test == 90
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
         (["--models", "knn,svm"], "unknown baseline 'svm'"),
         (["--dataset", "cifar100"], "--dataset: unknown dataset 'cifar100'"),
         (["--val-fraction", "1.5"], "--val-fraction: Input should be less than 1"),
+        (["--dataset", "arrays"], "--path:"),
     ],
 )
 def test_cli_bad_input_exits_2(tmp_path, args, expected):

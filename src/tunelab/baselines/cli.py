@@ -20,14 +20,26 @@ from tunelab.errors import ConfigError
 from tunelab.options import DataDirOption
 
 DEFAULT_MODELS = "svm-rbf,knn,random-forest,sgd"
-_OPTIONS = {"name": "--dataset", "val_fraction": "--val-fraction"}  # DataConfig field → CLI option
+# DataConfig field → CLI option
+_OPTIONS = {"name": "--dataset", "path": "--path", "val_fraction": "--val-fraction"}
 
 
 def baselines(
     dataset: Annotated[
         str | None,
         typer.Option(
-            "--dataset", "-d", help="Dataset: digits, mnist, fashion-mnist or usps.", show_default=False
+            "--dataset",
+            "-d",
+            help="A dataset (`tunelab datasets` lists them), or folder / arrays with --path.",
+            show_default=False,
+        ),
+    ] = None,
+    path: Annotated[
+        str | None,
+        typer.Option(
+            "--path",
+            help="--dataset folder: the folder of class subfolders; arrays: the .npz file.",
+            show_default=False,
         ),
     ] = None,
     study: Annotated[
@@ -95,8 +107,9 @@ def baselines(
         data_dir = data_dir if data_dir is not None else handle.data_dir
         source = f"study {handle.spec.name!r}"
     elif dataset is None:
-        raise ConfigError("--dataset: give a dataset (digits, mnist, fashion-mnist, usps) or --study")
+        raise ConfigError("--dataset: give a dataset (digits, mnist, fashion-mnist, usps, ...) or --study")
     raw |= {"name": dataset} if dataset is not None else {}
+    raw |= {"path": path} if path is not None else {}
     raw |= {"val_fraction": val_fraction} if val_fraction is not None else {}
     try:
         data = DataConfig.model_validate(raw)
