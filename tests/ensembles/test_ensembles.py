@@ -233,6 +233,19 @@ def test_cli_json_and_default_folder(folders, tmp_path, monkeypatch):
     assert EnsembleResult.load(folder).weights == summary["weights"]
 
 
+def test_cli_ensembles_a_study_on_a_users_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    y = np.arange(120) % 3
+    x = np.clip(128 + rng.normal(0, 40, (3, 8, 8))[y] + rng.normal(0, 5, (120, 8, 8)), 0, 255)
+    np.savez(tmp_path / "mine.npz", x_train=x.astype(np.uint8), y_train=y)
+    study = MLP | {"name": "own-npz", "data": {"name": "arrays", "path": str(tmp_path / "mine.npz")}}
+    run_study(study | {"train": TRAIN | {"epochs": 1}}, out=tmp_path / "study")
+    done = runner.invoke(app, [str(tmp_path / "study"), "--top", "2", "--out", str(tmp_path / "e")])
+    assert done.exit_code == 0, done.output
+    assert "split: arrays, validation 10% of train (split seed 0), as the study own-npz" in done.stderr
+    assert EnsembleResult.load(tmp_path / "e").data["path"] == str(tmp_path / "mine.npz")
+
+
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [

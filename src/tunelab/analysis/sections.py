@@ -19,6 +19,7 @@ from tunelab.analysis import summaries as S
 from tunelab.analysis.expected import budget_verdict, expected_best_curve
 from tunelab.analysis.render import FigureItem, Section, TableItem, format_value
 from tunelab.analysis.summaries import StudyData
+from tunelab.config.data import SPLIT_FIELDS
 from tunelab.search.record import TrialRecord
 from tunelab.search.strategies.base import is_final
 
@@ -321,7 +322,7 @@ def _final(data: StudyData) -> Section | None:
 def _baseline_splits(data: StudyData, baselines: Sequence[BaselineResults]) -> str:
     """Whether the baselines on the study's dataset were validated on its images: the split each used."""
     study = data.spec.data
-    fields = ("val_fraction", "split_seed", "train_subset")
+    fields = [f for f in SPLIT_FIELDS if f != "name"]  # the dataset is compared on its own
     shown = f"validation {study.val_fraction:.0%} of train, split seed {study.split_seed}"
     differ = []
     for result in baselines:

@@ -17,6 +17,20 @@ FILE_DATASETS = ("folder", "arrays")
 _PATHS = ("path", "test_path")
 
 
+SPLIT_FIELDS = (
+    "name",
+    "path",
+    "test_path",
+    "test_fraction",
+    "size",
+    "val_fraction",
+    "split_seed",
+    "train_subset",
+)
+"""The DataConfig fields that choose the images of train, validation and test: runs that share them
+were measured on the same images."""
+
+
 class DataConfig(_Frozen):
     """Which dataset, how it is split and scaled.
 

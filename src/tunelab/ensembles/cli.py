@@ -60,7 +60,6 @@ def ensemble(
     ] = False,
 ) -> None:
     """Combine the best trials of several studies by weighted soft voting, weights chosen on validation."""
-    from tunelab.config import DataConfig
     from tunelab.ensembles.voting import run_ensemble
     from tunelab.search import load_study
     from tunelab.search.follow import data_dir_of, split_line
@@ -91,9 +90,12 @@ def ensemble(
         print(json.dumps({"out": str(folder), **result.to_dict()}))
         return
     Console().print(_table(result))
-    data = DataConfig.model_validate(result.data)
     source = f"the stud{'ies' if len(handles) > 1 else 'y'} {', '.join(result.studies)}"
-    err.print(split_line(data, data_dir_of(handles, data_dir), source), highlight=False, markup=False)
+    err.print(
+        split_line(handles[0].spec.data, data_dir_of(handles, data_dir), source),
+        highlight=False,
+        markup=False,
+    )
     err.print(
         f"weights searched on validation ({result.n_val:,} images) over {result.n_trials} random draws, "
         f"equal weights and each member alone · test {result.n_test:,} images · written to {folder}",

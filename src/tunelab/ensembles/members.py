@@ -17,6 +17,7 @@ from optuna.trial import FrozenTrial
 from torch import nn
 
 from tunelab.config import RunConfig, load_run_config
+from tunelab.config.data import SPLIT_FIELDS
 from tunelab.errors import ConfigError
 from tunelab.search.record import TrialRecord
 from tunelab.search.strategies import ranked
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
 # What decides which images are validation and test: members must agree on these. The scaling
 # (data.normalize) may differ, since each member sees the images as its own config prepares them.
-SPLIT_FIELDS = ("name", "val_fraction", "split_seed", "train_subset")
 
 
 @dataclass(frozen=True)

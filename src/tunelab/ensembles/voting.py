@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tunelab.config.data import SPLIT_FIELDS
 from tunelab.ensembles.members import (
-    SPLIT_FIELDS,
     Probabilities,
     load_members,
     predict_members,
