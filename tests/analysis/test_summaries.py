@@ -199,10 +199,20 @@ def test_counts_separate_interrupted_trials_from_finished_ones(study_data):
         trials[5], 5, TrialState.FAIL, "interrupted", **{"tunelab.reason": "stopped by the user"}
     )
     data = S.StudyData(study_data.spec, [*trials[:5], interrupted, *trials[6:]])
-    assert data.counts() == (7, 1, 0)
+    assert data.counts() == S.TrialCounts(finished=7, interrupted=1)
     assert data.counts_text() == "7 trials (1 more interrupted and run again)"
     summary = S.study_summary(data).set_index("item")["value"]
     assert summary["trials"] == "7 trials (1 more interrupted and run again) (budget 8)"
+
+
+def test_counts_name_failed_and_run_again_and_external_trials_apart_from_interrupted_ones(study_data):
+    trials = study_data.trials
+    failed = variant(trials[5], 5, TrialState.FAIL, "error", **{"tunelab.requeued": True})
+    external = copy.deepcopy(trials[6])
+    external.user_attrs = {k: v for k, v in external.user_attrs.items() if not k.startswith("tunelab.")}
+    data = S.StudyData(study_data.spec, [*trials[:5], failed, external, *trials[7:]])
+    assert data.counts() == S.TrialCounts(finished=6, failed=1, external=1)
+    assert data.counts_text() == "6 trials (1 more failed and run again; 1 made outside tunelab)"
 
 
 def test_a_value_fixed_in_its_stage_shows_as_the_value_not_as_missing(study_data):

@@ -13,15 +13,15 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from tunelab.search.record import StudyRecord, TrialRecord
+from tunelab.search.record import FAILURES, StudyRecord, TrialRecord
 from tunelab.search.results import trial_row
-from tunelab.search.scheduling import counted
+from tunelab.search.scheduling import done_trials
 from tunelab.search.spec import StudySpec
 from tunelab.search.strategies.base import Stage, best_trial, is_final, ranked
 from tunelab.train.metrics import metrics_from_confusion
@@ -32,6 +32,18 @@ if TYPE_CHECKING:
 
 SHOWN_METRICS = ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "train_time_s", "epochs")
 CURVE_COLUMNS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr")
+
+
+class TrialCounts(NamedTuple):
+    """A study's trials: ``finished`` count towards the budget; ``interrupted`` and ``failed`` were
+    run again as later trials (or ``--retry-failed`` ran their point again); ``external`` were made
+    on the study by other code than tunelab; ``pending`` are running or waiting."""
+
+    finished: int = 0
+    interrupted: int = 0
+    failed: int = 0
+    external: int = 0
+    pending: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,19 +104,39 @@ class StudyData:
         """One row per trial, as ``tunelab export`` writes it (parameters as ``params_<name>``)."""
         return pd.DataFrame([trial_row(t) for t in self.trials])
 
-    def counts(self) -> tuple[int, int, int]:
-        """Trials finished (they count towards the budget), interrupted or killed (each run again
-        as another trial), and not finished yet (running or waiting)."""
-        finished = sum(map(counted, self.trials))
-        pending = sum(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in self.trials)
-        return finished, len(self.trials) - finished - pending, pending
+    def counts(self) -> TrialCounts:
+        """The study's trials by what became of them (see :class:`TrialCounts`)."""
+        finished = {t.number for t in done_trials(self.trials)}
+        counts = Counter[str]()
+        for trial in self.trials:
+            record = TrialRecord.from_trial(trial)
+            if trial.number in finished:
+                key = "finished"
+            elif trial.state in (TrialState.RUNNING, TrialState.WAITING):
+                key = "pending"
+            elif record.external:
+                key = "external"
+            elif record.outcome in FAILURES:
+                key = "failed"
+            else:
+                key = "interrupted"
+            counts[key] += 1
+        return TrialCounts(**counts)
 
     def counts_text(self) -> str:
-        """``15 trials``, or ``15 trials (5 more interrupted and run again; 1 not finished)``."""
-        finished, retried, pending = self.counts()
-        extras = [f"{retried} more interrupted and run again"] if retried else []
-        extras += [f"{pending} not finished"] if pending else []
-        return f"{finished} trials" + (f" ({'; '.join(extras)})" if extras else "")
+        """``15 trials``, or e.g. ``15 trials (5 more interrupted and run again; 1 not finished)``."""
+        counts = self.counts()
+        extras = [
+            f"{n} {text}"
+            for n, text in [
+                (counts.interrupted, "more interrupted and run again"),
+                (counts.failed, "more failed and run again"),
+                (counts.external, "made outside tunelab"),
+                (counts.pending, "not finished"),
+            ]
+            if n
+        ]
+        return f"{counts.finished} trials" + (f" ({'; '.join(extras)})" if extras else "")
 
     def param_names(self) -> list[str]:
         """Every parameter some search trial drew, in first-seen order."""

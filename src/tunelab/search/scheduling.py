@@ -145,7 +145,7 @@ class Schedule:
         raws = StudyRecord.from_study(self.study).stages
         if self.n_trials is None or not any(raw.get("final") for raw in raws):
             return
-        searched = sum(counted(t) and not is_final(t) for t in self.study.get_trials(deepcopy=False))
+        searched = sum(not is_final(t) for t in done_trials(self.study.get_trials(deepcopy=False)))
         search = [raw for raw in raws if not raw.get("final")]
         open_ended = any(raw.get("n_points") is None and raw.get("n_trials") is None for raw in search)
         if self.n_trials > searched and open_ended:  # only a budget-bound stage would have gone on
