@@ -196,3 +196,13 @@ def test_run_says_what_it_takes_up_first(tmp_path, monkeypatch):
     run_cli(study, "--out", tmp_path / "out")
     result = CliRunner().invoke(app, ["run", str(study), "--out", str(tmp_path / "out")])
     assert "to do first: 0 resumed, 0 retried, 0 new · 1 failed points left as they are" in result.output
+
+
+def test_run_studys_result_says_the_plan_is_short_when_every_worker_process_died(tmp_path, monkeypatch):
+    from tunelab.search import workers
+
+    died = ["worker 0 was killed (signal 9)", "worker 1 was killed (signal 9)"]
+    monkeypatch.setattr(workers, "run_local_workers", lambda *args, **kwargs: died)
+    result = run_study(grid(), out=tmp_path, workers=2)  # no worker planned or ran a point
+    assert result.problems == died and not result.finished
+    assert result.shortfall and result.shortfall.message().startswith("the study did not finish")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -197,9 +197,12 @@ def check_inputs(
 # ------------------------------------------------------------------------------------------ results
 @dataclass
 class StudyResult:
-    """A study after a run: ``trials_dataframe()`` for notebooks, ``best`` for the winner."""
+    """A study after a run: ``trials_dataframe()`` for notebooks, ``best`` for the winner;
+    ``problems``: what went wrong with local worker processes (one line each, e.g. one killed)."""
 
     handle: StudyHandle
+    problems: list[str] = field(default_factory=list)
+    finished: bool = True  # false when every worker process died before the study was done
 
     @property
     def study(self) -> optuna.Study:
@@ -219,7 +222,7 @@ class StudyResult:
     @property
     def shortfall(self) -> Shortfall:
         """The planned points that failed or are missing (false when the plan was met)."""
-        return shortfall(self.study, finished=True)
+        return shortfall(self.study, finished=self.finished)
 
 
 def run_study(
@@ -286,12 +289,13 @@ def run_study(
     if board is not None and observer is not None:
         observer = Observers(board, observer)
     observer = observer or board
+    problems: list[str] = []
     try:
         if workers > 1:
             from tunelab.search.workers import WorkerSettings, run_local_workers
 
             settings = WorkerSettings(n_trials, timeout, Path(data_dir) if data_dir else None)
-            run_local_workers(
+            problems = run_local_workers(
                 handle, workers, settings, device, observer or Observer(), retry_failed=retry_failed
             )
         else:
@@ -307,4 +311,4 @@ def run_study(
     finally:
         if board is not None:
             board.close()
-    return StudyResult(handle)
+    return StudyResult(handle, problems, finished=len(problems) < workers)
