@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tunelab.data.base import shape_text
 from tunelab.errors import DataError
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -51,7 +52,7 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
         out[f"x_{part}"], out[f"y_{part}"] = x, y
     if "x_test" in out and out["x_test"].shape[1:] != out["x_train"].shape[1:]:
         a, b = out["x_train"].shape[1:], out["x_test"].shape[1:]
-        raise DataError(f"{path}: x_test's images are {_shape(b)}, x_train's {_shape(a)} (C×H×W)")
+        raise DataError(f"{path}: x_test's images are {shape_text(b)}, x_train's {shape_text(a)} (C×H×W)")
     return out
 
 
@@ -89,7 +90,3 @@ def _labels(path: Path, key: str, y: np.ndarray) -> np.ndarray:
     if y.size and y.min() < 0:
         raise DataError(f"{path}: {key} must hold class labels 0..K-1, found {y.min()}")
     return y
-
-
-def _shape(shape: tuple[int, ...]) -> str:
-    return "×".join(map(str, shape))

@@ -114,3 +114,8 @@ def check_count(path: Path, found: int, expected: int | None, what: str) -> None
     """A wrong count means the wrong file (another dataset of the same format), not a damaged one."""
     if expected is not None and found != expected:
         raise DataError(f"{path}: expected {expected} {what}, found {found}; is this the right file?")
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """``(1, 28, 28)`` as ``1×28×28``, for messages."""
+    return "×".join(map(str, shape))

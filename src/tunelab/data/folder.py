@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tunelab.data.base import sha256_file
 from tunelab.errors import DataError
 
 SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -80,12 +81,7 @@ def content_hash(images: ImageFiles) -> str:
     when an image is added, removed, renamed, moved to another class or edited."""
     total = hashlib.sha256()
     for path in images.files:
-        try:
-            with path.open("rb") as stream:
-                digest = hashlib.file_digest(stream, "sha256").hexdigest()
-        except OSError as exc:
-            raise DataError(f"{path}: cannot be read ({exc.strerror or exc.__class__.__name__})") from None
-        total.update(f"{path.relative_to(images.root).as_posix()}\0{digest}\n".encode())
+        total.update(f"{path.relative_to(images.root).as_posix()}\0{sha256_file(path)}\n".encode())
     return total.hexdigest()
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tunelab.data.arrays import read_npz
-from tunelab.data.base import RawData, sha256_file
+from tunelab.data.base import RawData, sha256_file, shape_text
 from tunelab.data.folder import ImageFiles, content_hash, list_images, read_images
 from tunelab.errors import ConfigError, DataError
 
@@ -82,8 +82,8 @@ def _load_folder(
         if x_test.shape[1:] != x_train.shape[1:]:
             a, b = x_train.shape[1:], x_test.shape[1:]
             raise DataError(
-                f"{test.root}: its images are {_chw(b)}, those of {train.root} {_chw(a)} (C×H×W); "
-                "set data.size to resize both to one size"
+                f"{test.root}: its images are {shape_text(b)}, those of {train.root} {shape_text(a)} "
+                "(C×H×W); set data.size to resize both to one size"
             )
         name = f"{test.root.name}/" if test.root.name != train.root.name else f"{test.root}/"
         checksums[name] = sha_test
@@ -189,7 +189,3 @@ def _write_cache(key: str, arrays: dict[str, np.ndarray]) -> None:
         os.replace(tmp, path)
     except OSError:  # a read-only or full cache only costs decoding again next time
         tmp.unlink(missing_ok=True)
-
-
-def _chw(shape: tuple[int, ...]) -> str:
-    return "×".join(map(str, shape))
