@@ -111,7 +111,7 @@ class Schedule:
     # next(), tell() and what they call run under the study lock.
     def next(self) -> tuple[Action, list[Prepared], Stage | None]:
         """Ask for the trials to train next: ``ask`` with a batch, ``wait`` for others, or ``done``."""
-        self._recover()
+        recover(self.store)
         trials = self.study.get_trials(deepcopy=False)
         current = self._stage(trials)
         if current is None:
@@ -310,9 +310,6 @@ class Schedule:
             self._samplers[index] = make_sampler(stage.sampler, self.spec, seed)
         return self._samplers[index]
 
-    def _recover(self) -> None:
-        recover(self.store)
-
     def _prepare(self, trial: optuna.Trial, stage: Stage) -> Prepared:
         """Draw the trial's parameters and build its run configuration (under the lock)."""
         params = stage.space.suggest(trial)
@@ -355,11 +352,11 @@ class Schedule:
 def recover(store: TrialStore) -> None:
     """Fail (and queue again) trials whose worker is gone: dead local processes, stale heartbeats."""
     host = socket.gethostname()
-    for trial in store.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = TrialRecord.from_trial(trial).worker or {}
-        if worker.get("host") == host and worker.get("pid") != os.getpid() and not _alive(worker.get("pid")):
-            reason = f"worker process {worker.get('pid')} on {host} died"
-            store.fail(trial.number, "worker_died", reason)
+
+    def died(pid: Any) -> str | None:
+        return f"worker process {pid} on {host} died" if pid != os.getpid() and not _alive(pid) else None
+
+    store.fail_dead(died)
     optuna.storages.fail_stale_trials(store.study)
 
 

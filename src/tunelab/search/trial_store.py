@@ -12,14 +12,15 @@ and the study handle keeps, not the study's private one.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+import socket
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from tunelab.search.record import trial_attrs
+from tunelab.search.record import TrialRecord, trial_attrs
 from tunelab.search.storage import Heartbeat, RetryPolicy
 
 
@@ -59,6 +60,15 @@ class TrialStore:
                 callback = self.storage.get_heartbeat_stale_trial_callback()
                 if callback is not None:
                     callback(self.study, self.storage.get_trial(trial_id))
+
+    def fail_dead(self, died: Callable[[Any], str | None]) -> None:
+        """Fail (and queue again) the running trials of this machine whose worker process is gone:
+        ``died(pid)`` is the reason for such a pid, None for a live one."""
+        host = socket.gethostname()
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            worker = TrialRecord.from_trial(trial).worker or {}
+            if worker.get("host") == host and (reason := died(worker.get("pid"))) is not None:
+                self.fail(trial.number, "worker_died", reason)
 
     def requeue(self, number: int, *, fresh: bool = False) -> None:
         """Queue the failed trial ``number`` to run again (its failures forgotten when ``fresh``)."""

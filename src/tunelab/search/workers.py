@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -150,12 +149,8 @@ def _death(i: int, pid: int, code: int) -> str:
 
 def _fail_trials_of(store: TrialStore, handle: StudyHandle, pid: int, reason: str) -> None:
     """Fail (and queue again) the trials a dead worker was running, with the reason, at once."""
-    host = socket.gethostname()
     with study_lock(handle.url, handle.spec.name):
-        for trial in handle.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            worker = TrialRecord.from_trial(trial).worker or {}
-            if worker.get("host") == host and worker.get("pid") == pid:
-                store.fail(trial.number, "worker_died", reason)
+        store.fail_dead(lambda other: reason if other == pid else None)
 
 
 def _last_line(log: Path) -> str:
