@@ -375,7 +375,6 @@ class Executor:
         self.device, self.provenance, self.data_dir = device, provenance, data_dir
         self.observer = observer or Observer()
         self._splits: dict[DataConfig, Splits] = {}
-        self.unstackable: dict[str, str] = {}  # a factory's model (by its settings): why it trains alone
         self._stackable: dict[str, bool] = {}
 
     def splits(self, config: RunConfig) -> Splits:
@@ -411,8 +410,6 @@ class Executor:
                 model = build_model(config.model, splits.input_shape, splits.n_classes).to(self.device)
                 problem = stacking_problem(model, splits.input_shape)
             self._stackable[key] = problem is None
-            if problem is not None:
-                self.unstackable[key] = problem
         return self._stackable[key]
 
     def run(self, batch: Sequence[Prepared], prune: bool = True) -> None:
