@@ -23,6 +23,7 @@ from tunelab.search.record import FAILURES, StudyRecord, TrialRecord
 from tunelab.search.results import trial_row
 from tunelab.search.scheduling import done_trials
 from tunelab.search.spec import StudySpec
+from tunelab.search.status import external_summary
 from tunelab.search.strategies.base import Stage, best_trial, is_final, ranked
 from tunelab.train.metrics import metrics_from_confusion
 
@@ -184,11 +185,10 @@ def study_summary(data: StudyData) -> pd.DataFrame:
 
 def external_note(data: StudyData) -> str:
     """What the trials that other code made on the study are, and their best value (not ranked)."""
-    done = [t for t in data.external if t.state == TrialState.COMPLETE and t.value is not None]
-    pick = max if data.goal == "maximize" else min
-    top = pick(done, key=lambda t: float(t.value or 0.0)) if done else None
-    text = f"{len(data.external)} made by other code than tunelab (not ranked"
-    return text + (f"; best value {top.value:.4f}, #{top.number})" if top else ")")
+    summary = external_summary(data.trials, data.goal)
+    text = f"{summary['count']} made by other code than tunelab (not ranked"
+    best = summary["best"]
+    return text + (f"; best value {best['value']:.4f}, #{best['number']})" if best else ")")
 
 
 def provenance_table(data: StudyData) -> pd.DataFrame:
