@@ -250,12 +250,15 @@ def test_cli_ensembles_a_study_on_a_users_npz(tmp_path):
     ("extra", "expected"),
     [
         (["ens-val10"], "use different splits (data.val_fraction is 0.2 and 0.1)"),
-        (["--top", "0"], "--top: must be at least 1"),
+        (["--top", "0"], "--top: expected 1 or more, got '0'"),
+        (["--n-trials", "-1"], "--n-trials: expected 0 or more, got '-1'"),
     ],
 )
 def test_cli_bad_input_exits_2_with_one_line(folders, tmp_path, extra, expected):
+    from tunelab.cli import app as tunelab_app  # its own one-line answer to a value out of range
+
     args = [str(folders.get(a, a)) for a in ["ens-mlp", *extra]] + ["--out", str(tmp_path / "e")]
-    done = runner.invoke(app, args)
+    done = runner.invoke(tunelab_app, ["ensemble", *args])
     assert done.exit_code == 2, done.output
     assert expected in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.output and not (tmp_path / "e").exists()

@@ -14,7 +14,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tunelab.errors import ConfigError
 from tunelab.options import DataDirOption
 
 if TYPE_CHECKING:
@@ -29,11 +28,12 @@ def ensemble(
             show_default=False,
         ),
     ],
-    top: Annotated[int, typer.Option("--top", help="Best trials taken from each study.")] = 1,
+    top: Annotated[int, typer.Option("--top", min=1, help="Best trials taken from each study.")] = 1,
     n_trials: Annotated[
         int,
         typer.Option(
             "--n-trials",
+            min=0,
             help="Random weight vectors tried (uniform on the simplex), besides equal weights and each "
             "member alone.",
         ),
@@ -65,10 +65,6 @@ def ensemble(
     from tunelab.search.follow import data_dir_of, split_line
 
     err = Console(stderr=True)
-    if top < 1:
-        raise ConfigError(f"--top: must be at least 1, got {top}")
-    if n_trials < 0:
-        raise ConfigError(f"--n-trials: must be 0 or more, got {n_trials}")
     handles = [load_study(path, storage) for path in studies]
     result = run_ensemble(handles, top=top, n_trials=n_trials, seed=seed, data_dir=data_dir)
     folder = out or Path("runs") / ("ensemble-" + "+".join(result.studies))
