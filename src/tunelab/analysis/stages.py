@@ -32,7 +32,7 @@ def stage_summaries(data: StudyData) -> list[StageSummary]:
     for index, stage in enumerate(data.stages):
         if stage.final:
             continue
-        reused = set((stage.info.get("reused") or {}).values())  # points trained in an earlier stage
+        reused = set(stage.reused.values())  # points trained in an earlier stage
         mine = [t for t in data.trials if TrialRecord.from_trial(t).stage == index or t.number in reused]
         table = results_table(data, mine)
         table = table.drop(columns=[c for c in ("stage",) if c in table])

@@ -95,11 +95,11 @@ def status_tables(handle: StudyHandle) -> list[Table]:
             table.add_column(column, overflow="fold")
         for index, stage in enumerate(stages):
             mine = [t for t in trials if records[t.number].stage == index]
-            again = set((stage.info.get("reused") or {}).values())
+            again = set(stage.reused.values())
             done = [t for t in trials if (t in mine or t.number in again) and t.value is not None]
             pick = max if spec.objective.goal == "maximize" else min
             top = pick(done, key=lambda t: cast(float, t.value)) if done else None
-            reused = stage.info.get("reused") or {}
+            reused = stage.reused
             size = stage.n_trials or (len(stage.points or mine) if stage.planned else "budget")
             details = stage.info.get("bounds") or stage.carried or (stage.info if stage.final else "")
             if reused:  # points an earlier trial had trained: not trained again

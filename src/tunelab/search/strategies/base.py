@@ -50,6 +50,11 @@ class Stage:
     final: bool = False  # the best configurations again on fresh seeds, after the search (spec.final)
 
     @property
+    def reused(self) -> dict[str, int]:
+        """The stage's points an earlier trial had trained, each label to that trial's number."""
+        return dict(self.info.get("reused") or {})
+
+    @property
     def planned(self) -> bool:
         return self.points is not None
 
