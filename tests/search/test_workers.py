@@ -158,3 +158,56 @@ def test_the_parent_fails_a_killed_workers_trials_at_once_and_the_study_is_unfin
     assert [t.state for t in handle.study.get_trials()].count(TrialState.WAITING) == 1  # queued again
     short = shortfall(handle.study, finished=False)
     assert short and short.message() == "the study did not finish; run again to resume"
+
+
+def gone(pid: int) -> bool:
+    """Whether process ``pid`` has exited (a zombie nobody reaped yet counts as exited)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads process states from /proc")
+def test_workers_whose_parent_was_killed_stop_and_mark_their_trials_interrupted(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    sets = ["train.epochs=5000", "population=1", "checkpoint_interval_s=0"]  # trials that outlast the test
+    cmd = [sys.executable, "-m", "tunelab.cli", "run", str(GRID), "--storage", url, "--out", str(tmp_path)]
+    cmd += ["--workers", "2", *(f"--set={s}" for s in sets)]
+    parent = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    pids: set[int] = set()
+    try:
+        deadline = time.monotonic() + 300  # only stops a test that would hang
+        while not (tmp_path / "study.yaml").exists():
+            assert parent.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        storage = optuna.storages.RDBStorage(url)
+        name = load_study_spec(GRID).name
+        running: list[FrozenTrial] = []
+        while len(running) < 2:  # each worker inside a trial
+            assert parent.poll() is None and time.monotonic() < deadline, "the workers took no trial"
+            time.sleep(0.05)
+            with contextlib.suppress(KeyError):  # the study is not there yet
+                trials = optuna.load_study(study_name=name, storage=storage).get_trials()
+                running = [
+                    t for t in trials if "tunelab.worker" in t.user_attrs and t.state == TrialState.RUNNING
+                ]
+        pids = {t.user_attrs["tunelab.worker"]["pid"] for t in running}
+        assert len(pids) == 2 and parent.pid not in pids
+        parent.kill()
+        parent.wait()
+        while not all(gone(pid) for pid in pids):
+            assert time.monotonic() < deadline, "the workers outlived their parent"
+            time.sleep(0.1)
+    finally:  # no process outlives the test, whatever failed
+        if parent.poll() is None:
+            parent.kill()
+        for pid in pids:
+            if not gone(pid):
+                os.kill(pid, signal.SIGKILL)
+    trials = optuna.load_study(study_name=name, storage=storage).get_trials()
+    stopped = [trials[t.number] for t in running]
+    assert [t.state for t in stopped] == [TrialState.FAIL] * 2
+    assert {t.user_attrs["tunelab.outcome"] for t in stopped} == {"interrupted"}

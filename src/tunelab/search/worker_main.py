@@ -5,14 +5,19 @@ parent validated it, its folder, budget and device) and the storage URL in envir
 never on the command line, where any user of the machine could read a password in it. The child
 joins the study the parent opened and works on it like ``tunelab worker``, with the model factories
 the parent registered imported again by reference (:func:`tunelab.models.factory.reference`); a bad
-input ends it with one ``error:`` line on stderr and exit code 2, Ctrl-C with exit code 130.
+input ends it with one ``error:`` line on stderr and exit code 2, Ctrl-C with exit code 130. A child
+whose parent is gone (killed, so it could not pass on a Ctrl-C) stops as if interrupted, rather
+than work on as an orphan nobody watches.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,6 +40,7 @@ class WorkerJob:
     threads: int | None = None
     models: dict[str, str] = field(default_factory=dict)  # name → factory reference, to register
     sys_path: list[str] | None = None  # the parent's import path, where its factories are found
+    parent: int | None = None  # the parent's pid: the child stops when it is gone
 
     def to_env(self, url: str) -> dict[str, str]:
         """The environment variables that carry this job and the storage ``url`` to the child."""
@@ -50,6 +56,8 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     from tunelab.errors import TunelabError
 
     job, url = WorkerJob.from_env(os.environ if environ is None else environ)
+    if job.parent is not None:
+        threading.Thread(target=_stop_with_parent, args=(job.parent,), daemon=True).start()
     try:
         work(job, url)
     except TunelabError as exc:
@@ -79,6 +87,16 @@ def work(job: WorkerJob, url: str) -> None:
         data_dir=Path(job.data_dir) if job.data_dir else None,
         device=job.device,
     ).run()
+
+
+PARENT_POLL_S = 1.0
+
+
+def _stop_with_parent(parent: int) -> None:
+    """Interrupt this process once its parent has gone (the child is then another process's)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C: the running trial is marked interrupted
 
 
 def register_models(job: WorkerJob) -> None:

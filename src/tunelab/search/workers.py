@@ -93,6 +93,7 @@ def run_local_workers(
             threads=threads,
             models=models,
             sys_path=list(sys.path) if models else None,
+            parent=os.getpid(),
         )
         cmd = [sys.executable, "-m", "tunelab.search.worker_main"]
         env = os.environ | job.to_env(handle.url)
