@@ -153,7 +153,10 @@ class _Reader:
         import pandas as pd
 
         folder = self.layout.probe(src.probe)  # type: ignore[arg-type]
-        csv = next(iter(folder.glob("*.csv")))
+        tables = sorted(folder.glob("*.csv"))
+        if not tables:
+            raise FileNotFoundError(f"no probe table in {folder}")
+        csv = tables[0]
         table = pd.read_csv(csv)
         mask = pd.Series(True, index=table.index)
         for key, wanted in src.where.items():

@@ -159,7 +159,9 @@ def _baseline(
     max_train = part.max_train
     if budget == "quick" and repro.budget.quick.baseline_max_train is not None:
         max_train = min(max_train or repro.budget.quick.baseline_max_train, repro.budget.quick.baseline_max_train)
-    settings = {"models": part.models, "val_fraction": part.val_fraction, "max_train": max_train}
+    settings = {
+        "models": part.models, "dataset": part.dataset, "val_fraction": part.val_fraction, "max_train": max_train
+    }
     folder = layout.baseline(part.id)
     if _settled(folder, settings, "results.json"):
         return False
@@ -167,6 +169,8 @@ def _baseline(
     raw = handle.spec.data.model_dump(mode="json")
     if part.val_fraction is not None:
         raw["val_fraction"] = part.val_fraction
+    if part.dataset is not None:
+        raw["name"] = part.dataset
     data = DataConfig.model_validate(raw)
     results = run_baselines(
         data, part.models, data_dir=data_dir or handle.data_dir, max_train=max_train, log=say

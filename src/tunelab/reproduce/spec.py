@@ -42,11 +42,13 @@ class StudyPart(_Frozen):
 
 
 class BaselinePart(_Frozen):
-    """``tunelab baselines --study STUDY -m MODELS``: the classical models on that study's split."""
+    """``tunelab baselines --study STUDY -m MODELS``: the classical models on that study's split
+    (``dataset`` swaps its dataset, the split settings kept)."""
 
     id: Name
     study: Name
-    models: list[str]
+    models: list[str] = Field(min_length=1)
+    dataset: str | None = None
     val_fraction: float | None = Field(default=None, gt=0.0, lt=1.0)
     max_train: int | None = Field(default=None, gt=0)
 
@@ -183,24 +185,32 @@ class Reproduction(_Frozen):
                                   self.parts.ensembles) for p in group]
         _unique(ids, "part id")
         _unique([n.id for n in self.numbers], "number id")
-        for part in (*self.parts.baselines, *self.parts.probes):
-            if part.study not in studies:
-                raise ValueError(f"part {part.id!r} names study {part.study!r}, which parts.studies lacks")
-        for ens in self.parts.ensembles:
+        for group, items in (("baselines", self.parts.baselines), ("probes", self.parts.probes)):
+            for i, part in enumerate(items):
+                if part.study not in studies:
+                    raise ValueError(
+                        f"parts.{group}[{i}].study: {part.study!r} is not the id of one of parts.studies"
+                    )
+        for i, ens in enumerate(self.parts.ensembles):
             for study in ens.studies:
                 if study not in studies:
-                    raise ValueError(f"ensemble {ens.id!r} names study {study!r}, which parts.studies lacks")
-        for number in self.numbers:
+                    raise ValueError(
+                        f"parts.ensembles[{i}].studies: {study!r} is not the id of one of parts.studies"
+                    )
+        plural = {"study": "studies", "baseline": "baselines", "probe": "probes", "ensemble": "ensembles"}
+        for i, number in enumerate(self.numbers):
             kind = next(k for k in kinds if getattr(number.tunelab, k) is not None)
             if number.tunelab.part not in kinds[kind]:
                 raise ValueError(
-                    f"number {number.id!r} reads {kind} {number.tunelab.part!r}, which parts.{kind}s lacks"
+                    f"numbers[{i}].tunelab.{kind}: {number.tunelab.part!r} is not the id of one of "
+                    f"parts.{plural[kind]}"
                 )
         known = {n.id for n in self.numbers}
-        for ranking in self.rankings:
+        for i, ranking in enumerate(self.rankings):
             for item in ranking.order:
                 if item not in known:
-                    raise ValueError(f"ranking {ranking.id!r} names number {item!r}, which numbers lacks")
+                    raise ValueError(f"rankings[{i}].order: ranking {ranking.id!r} names number {item!r}, "
+                                     "which is not the id of one of numbers")
         return self
 
     def study(self, part_id: str) -> StudyPart:
@@ -211,7 +221,7 @@ def _unique(ids: list[str], what: str) -> None:
     seen: set[str] = set()
     for item in ids:
         if item in seen:
-            raise ValueError(f"{what} {item!r} is given twice")
+            raise ValueError(f"the {what} {item!r} is given twice")
         seen.add(item)
 
 
@@ -261,4 +271,6 @@ def validate_reproduction(raw: dict[str, Any], source: str = "reproduction") -> 
     try:
         return Reproduction.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, source)) from None
+        # a cross-check of the whole file names its field itself
+        message = describe_validation_error(exc, source).replace(": (top level): ", ": ", 1)
+        raise ConfigError(message) from None
