@@ -33,11 +33,11 @@ def test_reproduce_runs_every_part_and_resumes(repro_file, tmp_path):
         assert rows[one]["verdict"] == "no CI (1 seed)" and rows[one]["ci95"] is None
     assert rows["slow"]["diff"] == pytest.approx(rows["slow"]["mean"] - 0.5)
     assert summary["rankings"][0]["holds"] in (True, False)
-    assert "digits.csv.gz" in summary["provenance"]["dataset_sha256"]
+    assert list(summary["provenance"]["dataset_sha256"]) == ["digits/digits.csv.gz"]
     assert set(summary["timings_s"]) == {"grid", "classic", "init", "vote"}
     page = (out / "report" / "report.html").read_text()
     assert page.index("Paper vs tunelab") < page.index("Ranking checks") < page.index("Provenance")
-    assert "SHA-256 digits.csv.gz" in page and "Budget: quick (1 epoch)" in page
+    assert "SHA-256 digits/digits.csv.gz" in page and "Budget: quick (1 epoch)" in page
 
     # A rerun finds every part done: nothing trains, the timings stay, the numbers are the same.
     again = _reproduce(repro_file, out, "--budget", "quick")

@@ -56,7 +56,7 @@ def reproduce(
         timings = run_reproduction(
             repro, source, folder, budget, data_dir=data_dir, log=say, progress=not quiet  # type: ignore[arg-type]
         )
-    measured = measure(repro, Layout(folder))
+    measured = measure(repro, Layout(folder), data_dir)
     summary = build_summary(repro, measured, budget, timings)  # type: ignore[arg-type]
     path = write_report(summary, Layout(folder).report)
     counts = ", ".join(f"{n} {v}" for v, n in summary["verdicts"].items())

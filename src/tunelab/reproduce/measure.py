@@ -23,19 +23,39 @@ TOLERANCE = 1e-9
 
 @dataclass
 class Measured:
-    """The rows and what they were read from: per part, its kind, a short description and provenance."""
+    """The rows and what they were read from: per part, its kind, a short description and provenance;
+    ``checksums``: the SHA-256 of every data file the parts read, keyed ``<dataset>/<file>``."""
 
     rows: list[Row]
     parts: list[dict[str, Any]] = field(default_factory=list)
+    checksums: dict[str, str] = field(default_factory=dict)
 
 
-def measure(repro: Reproduction, layout: Layout) -> Measured:
+def measure(repro: Reproduction, layout: Layout, data_dir: Path | None = None) -> Measured:
     reader = _Reader(layout)
     rows = []
     for number in repro.numbers:
         values, note = reader.values(number.tunelab)
         rows.append(_row(number, values, "; ".join(filter(None, [number.note, note]))))
-    return Measured(rows, reader.parts(repro))
+    parts = reader.parts(repro)
+    return Measured(rows, parts, data_checksums(reader.datasets, data_dir or reader.data_dir))
+
+
+def data_checksums(names: set[str], data_dir: Path | None) -> dict[str, str]:
+    """Each dataset's files and their SHA-256, read again here: a study's own record keys them by file
+    name, so two datasets with the same file names (MNIST and Fashion-MNIST) would share one entry."""
+    from tunelab.config import DataConfig
+    from tunelab.data import load_splits
+    from tunelab.errors import TunelabError
+
+    out: dict[str, str] = {}
+    for name in sorted(names):
+        try:
+            splits = load_splits(DataConfig.model_validate({"name": name}), device="cpu", data_dir=data_dir)
+        except TunelabError:  # not here (a report written elsewhere): the parts' own records remain
+            continue
+        out |= {f"{name}/{file}": sha for file, sha in splits.checksums.items()}
+    return out
 
 
 def _row(number: Number, values: list[float], note: str) -> Row:
@@ -72,6 +92,8 @@ def matches(where: Mapping[str, Any], settings: Mapping[str, Any]) -> bool:
 class _Reader:
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
+        self.datasets: set[str] = set()  # every dataset a part read
+        self.data_dir: Path | None = None  # where the studies read theirs
 
     @cache  # noqa: B019 - one reader per report; the handles are read once
     def handle(self, part: str) -> Any:
@@ -176,8 +198,10 @@ class _Reader:
             try:
                 handle = self.handle(part.id)
                 record = StudyRecord.from_study(handle.study)
-                entry |= {"name": handle.spec.name, "provenance": record.provenance,
-                          "trials": len(handle.study.get_trials(deepcopy=False))}
+                trials = handle.study.get_trials(deepcopy=False)
+                entry |= {"name": handle.spec.name, "provenance": record.provenance, "trials": len(trials)}
+                self.data_dir = self.data_dir or handle.data_dir
+                self.datasets |= {handle.spec.data.name} | _trial_datasets(handle, trials)
             except Exception as exc:  # noqa: BLE001 - a part that did not run is listed as such
                 entry["missing"] = str(exc)
             out.append(entry)
@@ -193,6 +217,20 @@ class _Reader:
                 if kind == "baselines" and (folder / "results.json").is_file():
                     from tunelab.baselines import BaselineResults
 
-                    entry["provenance"] = BaselineResults.load(folder).provenance
+                    loaded = BaselineResults.load(folder)
+                    entry["provenance"] = loaded.provenance
+                    self.datasets.add(loaded.dataset)
                 out.append(entry)
         return out
+
+
+def _trial_datasets(handle: Any, trials: list[Any]) -> set[str]:
+    """The datasets a study's trials read (a listed configuration may set ``data.name``)."""
+    from tunelab.search.record import TrialRecord
+
+    names = set()
+    for trial in trials:
+        overrides = TrialRecord.from_trial(trial).overrides
+        if "data.name" in overrides:
+            names.add(str(overrides["data.name"]))
+    return names

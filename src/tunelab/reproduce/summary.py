@@ -34,9 +34,10 @@ def build_summary(
         check_ranking(r.id, r.table, r.claim, r.order, rows, r.higher_is_better).to_dict()
         for r in repro.rankings
     ]
-    checksums: dict[str, str] = {}
-    for part in measured.parts:
-        checksums |= dict((part.get("provenance") or {}).get("dataset_sha256") or {})
+    checksums = dict(measured.checksums)
+    if not checksums:  # the data was not found here: what the parts recorded, by file name
+        for part in measured.parts:
+            checksums |= dict((part.get("provenance") or {}).get("dataset_sha256") or {})
     quick = repro.budget.quick
     return {
         "kind": KIND,
