@@ -1,10 +1,7 @@
-"""A tiny reproduction (`from reprofiles import ...`) on the bundled digits: one grid study, a baseline, a probe and an ensemble."""
+"""A tiny reproduction on the bundled digits (`from reprofiles import ...`): one grid study, a
+baseline, a probe and an ensemble."""
 
 from __future__ import annotations
-
-from pathlib import Path
-
-import yaml
 
 STUDY = {
     "name": "digits-repro",
@@ -32,17 +29,42 @@ def reproduction() -> dict:
             "quick": {"description": "1 epoch", "set": ["train.epochs=1"], "probe_epochs": 1},
         },
         "numbers": [
-            {"id": "slow", "table": "Table 1", "row": "lr 0.001", "paper": 0.5,
-             "tunelab": {"study": "grid", "where": {"train.optimizer.lr": 0.001}}},
-            {"id": "fast", "table": "Table 1", "row": "lr 0.01", "paper": 0.99,
-             "tunelab": {"study": "grid", "where": {"train.optimizer.lr": 0.01}}},
-            {"id": "best-val", "table": "Table 1", "row": "best", "paper": 0.9,
-             "tunelab": {"study": "grid", "select": "best", "metric": "val_accuracy"}},
-            {"id": "knn", "table": "Table 2", "row": "KNN", "paper": 0.97,
-             "tunelab": {"baseline": "classic", "model": "knn"}},
+            {
+                "id": "slow",
+                "table": "Table 1",
+                "row": "lr 0.001",
+                "paper": 0.5,
+                "tunelab": {"study": "grid", "where": {"train.optimizer.lr": 0.001}},
+            },
+            {
+                "id": "fast",
+                "table": "Table 1",
+                "row": "lr 0.01",
+                "paper": 0.99,
+                "tunelab": {"study": "grid", "where": {"train.optimizer.lr": 0.01}},
+            },
+            {
+                "id": "best-val",
+                "table": "Table 1",
+                "row": "best",
+                "paper": 0.9,
+                "tunelab": {"study": "grid", "select": "best", "metric": "val_accuracy"},
+            },
+            {
+                "id": "knn",
+                "table": "Table 2",
+                "row": "KNN",
+                "paper": 0.97,
+                "tunelab": {"baseline": "classic", "model": "knn"},
+            },
             {"id": "vote", "table": "Table 2", "row": "vote", "paper": 0.95, "tunelab": {"ensemble": "vote"}},
-            {"id": "grad", "table": "Table 3", "row": "slow init", "paper": 0.001,
-             "tunelab": {"probe": "init", "column": "grad", "where": {"init": "slow"}}},
+            {
+                "id": "grad",
+                "table": "Table 3",
+                "row": "slow init",
+                "paper": 0.001,
+                "tunelab": {"probe": "init", "column": "grad", "where": {"init": "slow"}},
+            },
         ],
         "rankings": [{"id": "lr", "table": "Table 1", "claim": "lr 0.01 > 0.001", "order": ["fast", "slow"]}],
         "deviations": ["digits, not the paper's data"],

@@ -39,7 +39,7 @@ def test_difference_is_tunelab_minus_paper():
 
 
 def test_one_seed_has_no_interval_only_the_difference():
-    mean, half, diff, said = verdict(0.9, [0.95])
+    _, half, diff, said = verdict(0.9, [0.95])
     assert said == NO_CI and math.isnan(half) and diff == pytest.approx(0.05)
 
 

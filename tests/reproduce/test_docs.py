@@ -22,19 +22,40 @@ runner = CliRunner()
 
 def _summary(paper: str, budget: str = "quick") -> dict:
     rows = [
-        compare_row("a", "Table 1", "lr 0.1", "test_accuracy", "test", "grid", 0.97, [0.96, 0.97, 0.98]).to_dict(),
+        compare_row(
+            "a", "Table 1", "lr 0.1", "test_accuracy", "test", "grid", 0.97, [0.96, 0.97, 0.98]
+        ).to_dict(),
         compare_row("b", "Table 1", "KNN", "test_accuracy", "test", "knn", 0.9, [0.95]).to_dict(),
     ]
     return {
-        "kind": "tunelab-reproduction", "format": 1, "paper": paper, "title": "a paper", "seed": "x.txt",
-        "budget": budget, "budget_description": "1 epoch",
+        "kind": "tunelab-reproduction",
+        "format": 1,
+        "paper": paper,
+        "title": "a paper",
+        "seed": "x.txt",
+        "budget": budget,
+        "budget_description": "1 epoch",
         "budget_overrides": {"studies": {"grid": ["train.epochs=1"]}},
-        "rows": rows, "verdicts": {"inside": 1, "no CI (1 seed)": 1},
-        "rankings": [{"id": "r", "table": "Table 1", "claim": "a > b", "paper_order": ["a", "b"],
-                      "tunelab_order": ["b", "a"], "holds": False, "swaps": [["a", "b"]], "ties": []}],
-        "timings_s": {"grid": 61.0, "knn": 3.0}, "wall_s": 64.0, "parts": [],
+        "rows": rows,
+        "verdicts": {"inside": 1, "no CI (1 seed)": 1},
+        "rankings": [
+            {
+                "id": "r",
+                "table": "Table 1",
+                "claim": "a > b",
+                "paper_order": ["a", "b"],
+                "tunelab_order": ["b", "a"],
+                "holds": False,
+                "swaps": [["a", "b"]],
+                "ties": [],
+            }
+        ],
+        "timings_s": {"grid": 61.0, "knn": 3.0},
+        "wall_s": 64.0,
+        "parts": [],
         "provenance": {"git_commit": "0123456789abcdef", "device": "cpu", "torch": "2", "dataset_sha256": {}},
-        "deviations": ["the split differs"], "schema_gaps": ["times are not compared"],
+        "deviations": ["the split differs"],
+        "schema_gaps": ["times are not compared"],
     }
 
 
@@ -50,16 +71,23 @@ def test_doc_has_every_number_linked_with_its_verdict_budget_and_notes(tmp_path)
     _write(reports / "000", _summary("000", "full"))
     text = render_doc(reports, tmp_path / "docs")
     assert text.index("## 000") < text.index("## 001")  # papers in order
-    assert "| 001 a paper | quick | 64 s | 1 inside, 1 no CI (1 seed) | 0 of 1 | [001](reports/papers/001/report.html) |" in text
-    assert "[0.9700 ± 0.0248 (3)](reports/papers/001/report.html#paper-vs-tunelab) | +0.0000 | inside |" in text
-    assert "[0.9500 (1)](reports/papers/001/report.html#paper-vs-tunelab) | +0.0500 | no CI (1 seed) |" in text
+    assert (
+        "| 001 a paper | quick | 64 s | 1 inside, 1 no CI (1 seed) | 0 of 1 "
+        "| [001](reports/papers/001/report.html) |" in text
+    )
+    assert (
+        "[0.9700 ± 0.0248 (3)](reports/papers/001/report.html#paper-vs-tunelab) | +0.0000 | inside |" in text
+    )
+    assert (
+        "[0.9500 (1)](reports/papers/001/report.html#paper-vs-tunelab) | +0.0500 | no CI (1 seed) |" in text
+    )
     assert "differs: b > a" in text and "**Budget: quick** — 1 epoch" in text and "**Budget: full**" in text
     assert "- the split differs" in text and "- times are not compared" in text
     assert "grid: `train.epochs=1`" in text
 
 
 def test_no_summaries_is_one_sentence(tmp_path):
-    with pytest.raises(ConfigError, match="no <paper>/summary.json here"):
+    with pytest.raises(ConfigError, match=r"no <paper>/summary\.json here"):
         render_doc(tmp_path, tmp_path)
 
 

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from reprofiles import reproduction
 from typer.testing import CliRunner
 
 from tunelab.cli import app
 from tunelab.errors import ConfigError
 from tunelab.reproduce.run import check_studies
 from tunelab.reproduce.spec import known_papers, load_reproduction, validate_reproduction
-
-from reprofiles import reproduction
 
 REPO = Path(__file__).resolve().parents[2]
 PAPERS = REPO / "studies" / "papers"

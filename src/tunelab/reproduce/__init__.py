@@ -11,4 +11,12 @@ from __future__ import annotations
 from tunelab.reproduce.compare import Row, check_ranking, compare_row, verdict
 from tunelab.reproduce.spec import Reproduction, load_reproduction, validate_reproduction
 
-__all__ = ["Reproduction", "Row", "check_ranking", "compare_row", "load_reproduction", "validate_reproduction", "verdict"]
+__all__ = [
+    "Reproduction",
+    "Row",
+    "check_ranking",
+    "compare_row",
+    "load_reproduction",
+    "validate_reproduction",
+    "verdict",
+]

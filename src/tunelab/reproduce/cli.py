@@ -1,4 +1,5 @@
-"""``tunelab reproduce`` and ``tunelab reproductions-doc``: a paper in one command, and the doc from its reports.
+"""``tunelab reproduce`` and ``tunelab reproductions-doc``: a paper in one command; the doc from its
+reports.
 
 Plain functions, wired into the main app as ``app.command()(user_errors(...))``; they must not import
 ``tunelab.cli``. torch and Optuna are imported inside them, so ``tunelab --help`` stays fast.
@@ -25,7 +26,9 @@ def reproduce(
     data_dir: DataDirOption = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Output folder. Default: runs/repro-<paper>-<budget>.", show_default=False),
+        typer.Option(
+            "--out", help="Output folder. Default: runs/repro-<paper>-<budget>.", show_default=False
+        ),
     ] = None,
     report_only: Annotated[
         bool, typer.Option("--report-only", help="Write the report from what has run; train nothing.")
@@ -54,7 +57,13 @@ def reproduce(
         timings = read_timings(folder)
     else:
         timings = run_reproduction(
-            repro, source, folder, budget, data_dir=data_dir, log=say, progress=not quiet  # type: ignore[arg-type]
+            repro,
+            source,
+            folder,
+            budget,
+            data_dir=data_dir,
+            log=say,
+            progress=not quiet,  # type: ignore[arg-type]
         )
     measured = measure(repro, Layout(folder), data_dir)
     summary = build_summary(repro, measured, budget, timings)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ the verdict says so (``no CI (1 seed)``) with the difference alone.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -67,8 +68,15 @@ def verdict(paper: float, values: Sequence[float]) -> tuple[float, float, float,
 
 
 def compare_row(
-    id: str, table: str, row: str, metric: str, split: str, part: str, paper: float,
-    values: Sequence[float], note: str = "",
+    id: str,
+    table: str,
+    row: str,
+    metric: str,
+    split: str,
+    part: str,
+    paper: float,
+    values: Sequence[float],
+    note: str = "",
 ) -> Row:
     mean, half, diff, said = verdict(paper, values)
     clean = tuple(float(v) for v in values if v is not None and not math.isnan(float(v)))
@@ -107,7 +115,11 @@ class RankingCheck:
 
 
 def check_ranking(
-    id: str, table: str, claim: str, order: Sequence[str], rows: Mapping[str, Row],
+    id: str,
+    table: str,
+    claim: str,
+    order: Sequence[str],
+    rows: Mapping[str, Row],
     higher_is_better: bool = True,
 ) -> RankingCheck:
     """Compare the paper's ``order`` (best first) with the order of tunelab's means.
@@ -127,7 +139,7 @@ def check_ranking(
         for b in order[i + 1 :]
         if sign * rows[a].mean < sign * rows[b].mean
     )
-    ties = tuple((a, b) for a, b in zip(ours, ours[1:], strict=False) if _overlap(rows[a], rows[b]))
+    ties = tuple((a, b) for a, b in itertools.pairwise(ours) if _overlap(rows[a], rows[b]))
     return RankingCheck(id, table, claim, tuple(order), ours, not swaps, swaps, ties)
 
 

@@ -148,7 +148,9 @@ class _Reader:
             trial, record = max(chosen, key=lambda tr: sign * (tr[0].value or -math.inf * sign))
             chosen = [(trial, record)]
             note = f"trial {trial.number}"
-        values = [float(run[src.metric]) for _, r in chosen for run in r.runs if run.get(src.metric) is not None]
+        values = [
+            float(run[src.metric]) for _, r in chosen for run in r.runs if run.get(src.metric) is not None
+        ]
         if len(chosen) > 1:
             note = f"{len(chosen)} trials pooled"
         return values, note
@@ -202,7 +204,7 @@ class _Reader:
                 entry |= {"name": handle.spec.name, "provenance": record.provenance, "trials": len(trials)}
                 self.data_dir = self.data_dir or handle.data_dir
                 self.datasets |= {handle.spec.data.name} | _trial_datasets(handle, trials)
-            except Exception as exc:  # noqa: BLE001 - a part that did not run is listed as such
+            except Exception as exc:
                 entry["missing"] = str(exc)
             out.append(entry)
         for kind, group, where in (

@@ -127,7 +127,9 @@ def report_sections(summary: dict[str, Any]) -> list[Section]:
             "interval; the verdict says where the paper's number lies: inside the interval, above "
             "or below it; with one run there is no interval and only the difference is given. "
             f"Verdicts: {counts}.",
-            TableItem("paper_vs_tunelab", comparison_frame(summary), "Every number of the paper against tunelab's."),
+            TableItem(
+                "paper_vs_tunelab", comparison_frame(summary), "Every number of the paper against tunelab's."
+            ),
         ],
     )
     sections = [compare]
@@ -149,7 +151,10 @@ def report_sections(summary: dict[str, Any]) -> list[Section]:
     sections.append(
         Section(
             "Parts and budget",
-            [budget_line(summary), TableItem("parts", _parts_frame(summary), "What ran, with its overrides.")],
+            [
+                budget_line(summary),
+                TableItem("parts", _parts_frame(summary), "What ran, with its overrides."),
+            ],
         )
     )
     sections.append(
@@ -157,7 +162,9 @@ def report_sections(summary: dict[str, Any]) -> list[Section]:
             "Provenance",
             [
                 "Of the report (and, per part above, of what it ran); the SHA-256 of every data file read.",
-                TableItem("provenance", _provenance_frame(summary), "Software, revision, device, data files."),
+                TableItem(
+                    "provenance", _provenance_frame(summary), "Software, revision, device, data files."
+                ),
             ],
         )
     )

@@ -12,11 +12,12 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from tunelab.errors import ConfigError
-from tunelab.reproduce.spec import Budget, BaselinePart, EnsemblePart, ProbePart, Reproduction, StudyPart
+from tunelab.reproduce.spec import BaselinePart, Budget, EnsemblePart, ProbePart, Reproduction, StudyPart
 
 Log = Callable[[str], None]
 TIMINGS = "timings.json"
@@ -86,13 +87,13 @@ def run_reproduction(
     timings = _read_timings(out)
     steps: list[tuple[str, Callable[[], bool]]] = []
     for s in repro.parts.studies:
-        steps.append((s.id, lambda s=s: _study(repro, s, source, layout, budget, data_dir, progress)))
+        steps.append((s.id, partial(_study, repro, s, source, layout, budget, data_dir, progress)))
     for b in repro.parts.baselines:
-        steps.append((b.id, lambda b=b: _baseline(repro, b, layout, budget, data_dir, say)))
+        steps.append((b.id, partial(_baseline, repro, b, layout, budget, data_dir, say)))
     for p in repro.parts.probes:
-        steps.append((p.id, lambda p=p: _probe(repro, p, layout, budget, data_dir)))
+        steps.append((p.id, partial(_probe, repro, p, layout, budget, data_dir)))
     for e in repro.parts.ensembles:
-        steps.append((e.id, lambda e=e: _ensemble(repro, e, layout, budget, data_dir)))
+        steps.append((e.id, partial(_ensemble, repro, e, layout, budget, data_dir)))
     for name, step in steps:
         say(f"{name}: running")
         start = time.monotonic()
@@ -101,13 +102,18 @@ def run_reproduction(
         if worked:
             timings[name] = timings.get(name, 0.0) + elapsed
             _write_timings(out, timings)
-        say(f"{name}: {'done in %.0f s' % elapsed if worked else 'already done, kept'}")
+        say(f"{name}: done in {elapsed:.0f} s" if worked else f"{name}: already done, kept")
     return timings
 
 
 def _study(
-    repro: Reproduction, part: StudyPart, source: Path, layout: Layout, budget: Budget,
-    data_dir: Path | None, progress: Any,
+    repro: Reproduction,
+    part: StudyPart,
+    source: Path,
+    layout: Layout,
+    budget: Budget,
+    data_dir: Path | None,
+    progress: Any,
 ) -> bool:
     """Run or resume a study; True: it trained something (a finished study costs a second)."""
     from tunelab.search import run_study
@@ -158,9 +164,14 @@ def _baseline(
 
     max_train = part.max_train
     if budget == "quick" and repro.budget.quick.baseline_max_train is not None:
-        max_train = min(max_train or repro.budget.quick.baseline_max_train, repro.budget.quick.baseline_max_train)
+        max_train = min(
+            max_train or repro.budget.quick.baseline_max_train, repro.budget.quick.baseline_max_train
+        )
     settings = {
-        "models": part.models, "dataset": part.dataset, "val_fraction": part.val_fraction, "max_train": max_train
+        "models": part.models,
+        "dataset": part.dataset,
+        "val_fraction": part.val_fraction,
+        "max_train": max_train,
     }
     folder = layout.baseline(part.id)
     if _settled(folder, settings, "results.json"):
@@ -193,7 +204,12 @@ def _probe(
     if _settled(folder, settings, f"{part.probe}.csv"):
         return False
     run_probe(
-        part.probe, layout.study(part.study), folder, data_dir=data_dir, epochs=epochs, overrides=tuple(part.set)
+        part.probe,
+        layout.study(part.study),
+        folder,
+        data_dir=data_dir,
+        epochs=epochs,
+        overrides=tuple(part.set),
     )
     _record(folder, settings)
     return True

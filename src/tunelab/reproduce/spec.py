@@ -122,7 +122,9 @@ class Source(_Frozen):
     def _one_part(self) -> Source:
         given = [k for k in ("study", "baseline", "probe", "ensemble") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(f"expected exactly one of study, baseline, probe, ensemble; got {given or 'none'}")
+            raise ValueError(
+                f"expected exactly one of study, baseline, probe, ensemble; got {given or 'none'}"
+            )
         if self.baseline is not None and self.model is None:
             raise ValueError("a baseline source needs model (e.g. svm-rbf)")
         if self.probe is not None and self.column is None:
@@ -181,16 +183,19 @@ class Reproduction(_Frozen):
             "probe": {p.id for p in self.parts.probes},
             "ensemble": {e.id for e in self.parts.ensembles},
         }
-        ids = [p.id for group in (self.parts.studies, self.parts.baselines, self.parts.probes,
-                                  self.parts.ensembles) for p in group]
+        ids = [
+            p.id
+            for group in (self.parts.studies, self.parts.baselines, self.parts.probes, self.parts.ensembles)
+            for p in group
+        ]
         _unique(ids, "part id")
         _unique([n.id for n in self.numbers], "number id")
-        for group, items in (("baselines", self.parts.baselines), ("probes", self.parts.probes)):
-            for i, part in enumerate(items):
-                if part.study not in studies:
-                    raise ValueError(
-                        f"parts.{group}[{i}].study: {part.study!r} is not the id of one of parts.studies"
-                    )
+        followers: list[tuple[str, int, str]] = [
+            ("baselines", i, b.study) for i, b in enumerate(self.parts.baselines)
+        ] + [("probes", i, p.study) for i, p in enumerate(self.parts.probes)]
+        for group, i, study in followers:
+            if study not in studies:
+                raise ValueError(f"parts.{group}[{i}].study: {study!r} is not the id of one of parts.studies")
         for i, ens in enumerate(self.parts.ensembles):
             for study in ens.studies:
                 if study not in studies:
@@ -209,8 +214,10 @@ class Reproduction(_Frozen):
         for i, ranking in enumerate(self.rankings):
             for item in ranking.order:
                 if item not in known:
-                    raise ValueError(f"rankings[{i}].order: ranking {ranking.id!r} names number {item!r}, "
-                                     "which is not the id of one of numbers")
+                    raise ValueError(
+                        f"rankings[{i}].order: ranking {ranking.id!r} names number {item!r}, "
+                        "which is not the id of one of numbers"
+                    )
         return self
 
     def study(self, part_id: str) -> StudyPart:
