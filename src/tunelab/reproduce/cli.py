@@ -8,7 +8,7 @@ Plain functions, wired into the main app as ``app.command()(user_errors(...))``;
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
@@ -36,41 +36,52 @@ def reproduce(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress.")] = False,
 ) -> None:
     """Run every study, baseline, probe and ensemble of a paper (a rerun resumes), then write its
-    report: paper vs tunelab for every number, with verdicts from tunelab's 95% CI."""
+    report: paper vs tunelab for every number, with verdicts from tunelab's 95% CI.
+
+    Exit code 0 when every part ran in full, 3 when a study ended short of its plan (the report is
+    written, its missing numbers marked).
+    """
     from rich.console import Console
 
     from tunelab.reproduce.measure import measure
     from tunelab.reproduce.report import write_report
     from tunelab.reproduce.run import Layout, check_studies, run_reproduction
-    from tunelab.reproduce.run import _read_timings as read_timings
-    from tunelab.reproduce.spec import BUDGETS, load_reproduction
+    from tunelab.reproduce.run import read_timings
+    from tunelab.reproduce.spec import BUDGETS, Budget, load_reproduction
     from tunelab.reproduce.summary import build_summary
 
     if budget not in BUDGETS:
         raise ConfigError(f"--budget: expected full or quick, got {budget!r}")
+    chosen = cast(Budget, budget)
     repro, source = load_reproduction(paper)
     folder = out or Path("runs") / f"repro-{repro.paper}-{budget}"
     console = Console(stderr=True, highlight=False)
     say = (lambda line: None) if quiet else (lambda line: console.print(f"reproduce: {line}", markup=False))
+    problems: list[str] = []
     if report_only:
-        check_studies(repro, source, budget)  # type: ignore[arg-type]
+        check_studies(repro, source, chosen)
         timings = read_timings(folder)
     else:
         timings = run_reproduction(
             repro,
             source,
             folder,
-            budget,
+            chosen,
             data_dir=data_dir,
             log=say,
-            progress=not quiet,  # type: ignore[arg-type]
+            progress=not quiet,
+            problems=problems,
         )
     measured = measure(repro, Layout(folder), data_dir)
-    summary = build_summary(repro, measured, budget, timings)  # type: ignore[arg-type]
+    summary = build_summary(repro, measured, chosen, timings)
     path = write_report(summary, Layout(folder).report)
     counts = ", ".join(f"{n} {v}" for v, n in summary["verdicts"].items())
     console.print(f"paper {repro.paper} ({budget} budget, {summary['wall_s']:.0f} s): {counts}")
     console.print(f"report written to {path} (and summary.json)")
+    for problem in problems:
+        console.print(f"incomplete: {problem}", markup=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(3)
 
 
 def reproductions_doc(

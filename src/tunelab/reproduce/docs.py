@@ -30,7 +30,12 @@ Student's t 95% interval (n runs in brackets); the verdict says where the paper'
 **inside** tunelab's interval, **above** or **below** it; with one run there is no interval
 (*no CI (1 seed)*) and only the difference (tunelab − paper) is given. Every tunelab number links
 to the report that holds it; each report lists its provenance (commit, versions, device and the
-SHA-256 of every data file).
+SHA-256 of every data file). The overview says which budget each paper's numbers come from: a
+*quick* budget is a smoke test at a stated fraction of the paper's, and its numbers are not the
+paper's experiment.
+
+The study reports in `docs/reports/*.html` are older, made one command at a time before
+`tunelab reproduce` existed; no summary carries their numbers, so none is repeated here.
 """
 
 

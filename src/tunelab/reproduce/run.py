@@ -75,16 +75,18 @@ def run_reproduction(
     data_dir: Path | None = None,
     log: Log | None = None,
     progress: Any = False,
+    problems: list[str] | None = None,
 ) -> dict[str, float]:
     """Run (or resume) every part in order: studies, baselines, probes, ensembles.
 
-    Returns the wall seconds of each part, summed over this and earlier runs into ``out``.
+    Returns the wall seconds of each part, summed over this and earlier runs into ``out``. A study
+    that ends short of its plan does not stop the others; ``problems`` (when given) hears of it.
     """
     say = log or (lambda line: None)
     layout = Layout(out)
     check_studies(repro, source, budget)
     out.mkdir(parents=True, exist_ok=True)
-    timings = _read_timings(out)
+    timings = read_timings(out)
     steps: list[tuple[str, Callable[[], bool]]] = []
     for s in repro.parts.studies:
         steps.append((s.id, partial(_study, repro, s, source, layout, budget, data_dir, progress)))
@@ -97,7 +99,12 @@ def run_reproduction(
     for name, step in steps:
         say(f"{name}: running")
         start = time.monotonic()
-        worked = step()
+        try:
+            worked = step()
+        except Shortfall as exc:
+            worked = True
+            if problems is not None:
+                problems.append(str(exc))
         elapsed = time.monotonic() - start
         if worked:
             timings[name] = timings.get(name, 0.0) + elapsed
@@ -129,9 +136,13 @@ def _study(
         progress=progress,
     )
     short = shortfall(result.study, finished=True)
-    if short:
-        raise ConfigError(f"study {part.id}: {short.message()}; run the same command again to resume")
+    if short:  # the other parts still run, and the report marks what is missing; the command exits 3
+        raise Shortfall(f"study {part.id}: {short.message()}; run the same command again to resume")
     return _trial_count(folder) != before
+
+
+class Shortfall(Exception):
+    """A study ended with planned points failed or unfinished (``tunelab run`` exits 3 for it)."""
 
 
 def _trial_count(folder: Path) -> int | None:
@@ -234,7 +245,7 @@ def _ensemble(
     return True
 
 
-def _read_timings(out: Path) -> dict[str, float]:
+def read_timings(out: Path) -> dict[str, float]:
     path = out / TIMINGS
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
