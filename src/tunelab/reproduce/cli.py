@@ -45,8 +45,7 @@ def reproduce(
 
     from tunelab.reproduce.measure import measure
     from tunelab.reproduce.report import write_report
-    from tunelab.reproduce.run import Layout, check_studies, run_reproduction
-    from tunelab.reproduce.run import read_timings
+    from tunelab.reproduce.run import Layout, check_studies, read_timings, run_reproduction
     from tunelab.reproduce.spec import BUDGETS, Budget, load_reproduction
     from tunelab.reproduce.summary import build_summary
 
