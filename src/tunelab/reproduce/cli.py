@@ -104,5 +104,6 @@ def reproductions_doc(
             typer.echo(f"{output} is out of date with {reports}; run tunelab reproductions-doc", err=True)
             raise typer.Exit(1)
         return
+    output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
     typer.echo(f"written {output}", err=True)

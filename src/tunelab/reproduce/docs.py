@@ -75,8 +75,8 @@ def _paper(s: dict[str, Any], link: str) -> list[str]:
     lines += [
         f"**Budget: {s['budget']}** — {s['budget_description']}. Wall time {_duration(s['wall_s'])} "
         f"({', '.join(f'{k} {_duration(v)}' for k, v in s['timings_s'].items()) or 'no part ran'}), "
-        f"commit `{str(prov.get('git_commit') or '—')[:12]}`, {prov.get('device', '—')}, "
-        f"torch {prov.get('torch', '—')}. Seed paper: `{s['seed']}`. Report: [{link}]({link}).",
+        f"parts run at commit {_commits(s)}, {prov.get('device', '—')}, torch {prov.get('torch', '—')}. "
+        f"Seed paper: `{s['seed']}`. Report: [{link}]({link}).",
         "",
     ]
     quick_sets = {k: v for k, v in s["budget_overrides"]["studies"].items() if v}
@@ -107,6 +107,13 @@ def _paper(s: dict[str, Any], link: str) -> list[str]:
     lines += ["**What the schema cannot express.**", ""]
     lines += [f"- {g}" for g in s["schema_gaps"] or ["Nothing listed."]] + [""]
     return lines
+
+
+def _commits(s: dict[str, Any]) -> str:
+    """The commits the parts ran at (``+dirty``: with local changes), as their provenance says."""
+    seen = [str((p.get("provenance") or {}).get("git_commit") or "") for p in s["parts"]]
+    shown = [f"`{c[:12]}{'+dirty' if c.endswith('+dirty') else ''}`" for c in dict.fromkeys(seen) if c]
+    return ", ".join(shown) or "— (not recorded)"
 
 
 def _cell(text: str) -> str:

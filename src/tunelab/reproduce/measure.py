@@ -60,8 +60,9 @@ def data_checksums(names: set[str], data_dir: Path | None) -> dict[str, str]:
 
 def _row(number: Number, values: list[float], note: str) -> Row:
     src = number.tunelab
+    metric, split = (f"probe {src.column}", "-") if src.probe is not None else (src.metric, src.split)
     return compare_row(
-        number.id, number.table, number.row, src.metric, src.split, src.part, number.paper, values, note
+        number.id, number.table, number.row, metric, split, src.part, number.paper, values, note
     )
 
 
@@ -188,7 +189,8 @@ class _Reader:
         picked = table.loc[mask, src.column]
         if picked.empty:
             return [], "no probe row matches"
-        return [float(picked.mean())], f"mean of {len(picked)} probe rows"
+        rows = f"the mean of {len(picked)} rows of {csv.name}" if len(picked) > 1 else f"from {csv.name}"
+        return [float(picked.mean())], rows
 
     def parts(self, repro: Reproduction) -> list[dict[str, Any]]:
         """Each part's kind, id, what it ran and its provenance (with every data file's SHA-256)."""
