@@ -56,9 +56,12 @@ def render_doc(reports: Path, doc_dir: Path) -> str:
     ]
     for path, s in loaded:
         link = _link(path.parent / REPORT_FILE, doc_dir)
-        held = sum(bool(r["holds"]) for r in s["rankings"])
+        held = sum(r["holds"] is True for r in s["rankings"])
+        judged = sum(r["holds"] is not None for r in s["rankings"])
+        unjudged = len(s["rankings"]) - judged
         verdicts = ", ".join(f"{n} {v}" for v, n in s["verdicts"].items())
-        rankings = f"{held} of {len(s['rankings'])}" if s["rankings"] else "—"
+        rankings = f"{held} of {judged}" + (f" ({unjudged} not measured)" if unjudged else "")
+        rankings = rankings if s["rankings"] else "—"
         lines.append(
             f"| {s['paper']} {s['title']} | {s['budget']} | {_duration(s['wall_s'])} | {verdicts} "
             f"| {rankings} | [{s['paper']}]({link}) |"
