@@ -18,7 +18,8 @@ from tunelab.search.strategies import is_final
 
 REPO = Path(__file__).resolve().parents[1]
 STUDIES = REPO / "studies"
-ALL = sorted(STUDIES.rglob("*.yaml"))
+# studies/papers/ holds reproduction files (tests/reproduce), not study files
+ALL = sorted(p for p in STUDIES.rglob("*.yaml") if "papers" not in p.relative_to(STUDIES).parts)
 PAPER = sorted(p for p in ALL if "examples" not in p.relative_to(STUDIES).parts)
 
 

@@ -22,11 +22,14 @@ def _register_commands() -> None:
     from tunelab.baselines.cli import baselines
     from tunelab.ensembles.cli import ensemble
     from tunelab.probes.cli import probe
+    from tunelab.reproduce.cli import reproduce, reproductions_doc
 
     app.command(help=baselines.__doc__)(user_errors(baselines))
     app.command(help=ensemble.__doc__)(user_errors(ensemble))
     app.command(help=report.__doc__)(user_errors(report))
     app.command(help=probe.__doc__)(user_errors(probe))
+    app.command(help=reproduce.__doc__)(user_errors(reproduce))
+    app.command("reproductions-doc", help=reproductions_doc.__doc__)(user_errors(reproductions_doc))
 
 
 _register_commands()
