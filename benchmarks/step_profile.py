@@ -22,10 +22,12 @@ import collections
 import statistics
 import time
 from pathlib import Path
+from typing import cast
 
 import tunelab  # noqa: F401  first: OpenMP's wait policy before torch loads it
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
 from tunelab.config import RunConfig
@@ -56,16 +58,24 @@ def config(hidden: list[int], seed: int = 0) -> RunConfig:
 class OldEngine(PlainEngine):
     """The plain engine's step before the lean step (commit e4dd71e), for the A/B."""
 
-    def step(self, rows: torch.Tensor, at: int) -> None:
+    def step(self, rows: torch.Tensor, at: int) -> None:  # verbatim, but for the comment
         lr = self.rates[at][0]
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         batch = rows[0]
         x, y = self.splits.x_train[batch], self.splits.y_train[batch]
-        logits = self.forward(x)
+        if self.augment:
+            x = self.augment(x[None], rows[:1])[0]
+        with self.autocast:
+            logits = self.forward(x)
         loss = F.cross_entropy(logits.float(), y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        if self.layers:
+            grads = [cast(torch.Tensor, w.grad) for w in self.layers.values()]  # each has one now
+            self.grad_sum += torch.stack(torch._foreach_norm(grads, 1)) / self.layer_sizes  # mean |g|
         self.optimizer.step()
         self.loss_sum += loss.detach() * len(batch)
         self.correct += (logits.argmax(dim=1) == y).sum()
@@ -84,7 +94,7 @@ def phases(hidden: list[int], splits, steps: int) -> dict[str, float]:
     e = engine(OldEngine, hidden, splits)
     order = torch.randperm(len(splits.y_train))
     opt, model = e.optimizer, e.model
-    names = ["gather", "forward", "loss", "zero_grad", "backward", "optimizer", "bookkeeping"]
+    names = ["gather", "forward", "loss", "zero_grad", "backward", "grad magnitudes", "optimizer", "bookkeeping"]
     total = dict.fromkeys(names, 0.0)
     clock = time.thread_time
     for i in range(steps + 50):
@@ -99,6 +109,9 @@ def phases(hidden: list[int], splits, steps: int) -> dict[str, float]:
         opt.zero_grad(set_to_none=True)
         t.append(clock())
         loss.backward()
+        t.append(clock())
+        grads = [cast(torch.Tensor, w.grad) for w in e.layers.values()]  # track_gradients (the default)
+        e.grad_sum += torch.stack(torch._foreach_norm(grads, 1)) / e.layer_sizes
         t.append(clock())
         opt.step()
         t.append(clock())
