@@ -63,6 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--seeds", type=int, default=6)
+    parser.add_argument("--first-seed", type=int, default=0, help="to spread the seeds over several runs")
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-subset", type=int, default=12_000)
@@ -80,10 +81,10 @@ def main() -> None:
     results: dict[str, list[dict]] = {side: [] for side in sides}
     print("| seed | " + " | ".join(f"{s} epochs / best (trial)" for s in sides) + " |")
     print("|---:|" + "---:|" * len(sides))
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for side in sides if seed % 2 == 0 else sides[::-1]:  # alternate, so drift hits all sides
             results[side].append(run(side, seed, args))
-        cells = [f"{r[seed]['epochs']} / {r[seed]['best']:.4f} (#{r[seed]['number']})" for r in results.values()]
+        cells = [f"{r[-1]['epochs']} / {r[-1]['best']:.4f} (#{r[-1]['number']})" for r in results.values()]
         print(f"| {seed} | " + " | ".join(cells) + " |", flush=True)
 
     print("\n| pruner | epochs (mean) | CPU s (mean) | CPU × none | best val (mean) | seeds below none | mean loss |")

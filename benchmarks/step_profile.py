@@ -35,6 +35,7 @@ from tunelab.data import load_splits
 from tunelab.provenance import git_commit
 from tunelab.train.engines.plain import PlainEngine
 from tunelab.train.evaluation import evaluate
+from tunelab.train.optim import FusedAdamStep
 from tunelab.train.state import RunState
 
 MLPS = {  # paper 000's space: its Table-I winner and the space's mean width at its mean depth
@@ -89,9 +90,10 @@ def engine(kind: type[PlainEngine], hidden: list[int], splits) -> PlainEngine:
     return e
 
 
-def phases(hidden: list[int], splits, steps: int) -> dict[str, float]:
-    """CPU µs a step of each phase of the old step (the one the profile found)."""
+def phases(hidden: list[int], splits, steps: int, lean: bool = False) -> dict[str, float]:
+    """CPU µs a step of each phase of the old step (the one the profile found), or of the lean one."""
     e = engine(OldEngine, hidden, splits)
+    update = FusedAdamStep(e.optimizer)
     order = torch.randperm(len(splits.y_train))
     opt, model = e.optimizer, e.model
     names = ["gather", "forward", "loss", "zero_grad", "backward", "grad magnitudes", "optimizer", "bookkeeping"]
@@ -106,14 +108,24 @@ def phases(hidden: list[int], splits, steps: int) -> dict[str, float]:
         t.append(clock())
         loss = F.cross_entropy(logits, y)
         t.append(clock())
-        opt.zero_grad(set_to_none=True)
+        if lean:
+            for p in e.params:
+                p.grad = None
+        else:
+            opt.zero_grad(set_to_none=True)
         t.append(clock())
         loss.backward()
         t.append(clock())
         grads = [cast(torch.Tensor, w.grad) for w in e.layers.values()]  # track_gradients (the default)
-        e.grad_sum += torch.stack(torch._foreach_norm(grads, 1)) / e.layer_sizes
+        if lean:
+            e.grad_sum += torch.stack([g.abs().sum() for g in grads]) / e.layer_sizes
+        else:
+            e.grad_sum += torch.stack(torch._foreach_norm(grads, 1)) / e.layer_sizes
         t.append(clock())
-        opt.step()
+        if lean:
+            update(1e-3)
+        else:
+            opt.step()
         t.append(clock())
         e.loss_sum += loss.detach() * 32
         e.correct += (logits.argmax(dim=1) == y).sum()
@@ -194,13 +206,13 @@ def main() -> None:
     parts = args.parts.split(",")
     for name, hidden in MLPS.items():
         if "phases" in parts:
-            ph = phases(hidden, splits, args.steps)
-            total = sum(ph.values())
+            ph, lean = phases(hidden, splits, args.steps), phases(hidden, splits, args.steps, lean=True)
+            total, total_lean = sum(ph.values()), sum(lean.values())
             print(f"\n{name}: phases of a step (CPU µs, thread clock; {args.steps} steps)\n")
-            print("| phase | µs a step | share |\n|---|---:|---:|")
+            print("| phase | old µs a step | share | lean µs a step |\n|---|---:|---:|---:|")
             for k, v in ph.items():
-                print(f"| {k} | {v:.0f} | {v / total:.1%} |")
-            print(f"| **step** | **{total:.0f}** | 100% |")
+                print(f"| {k} | {v:.0f} | {v / total:.1%} | {lean[k]:.0f} |")
+            print(f"| **step** | **{total:.0f}** | 100% | **{total_lean:.0f}** |")
             ops = op_groups(hidden, splits, min(args.steps, 150))
             total_ops = sum(ops.values())
             print("\n| ATen calls (profiler self time, wall clock: shares only) | share |\n|---|---:|")
