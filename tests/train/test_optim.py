@@ -103,3 +103,27 @@ def test_training_with_the_lean_step_gives_the_same_run(monkeypatch):
     assert strip == [{k: v for k, v in r.items() if k != "time_s"} for r in plain.history]
     for key, value in lean.model.state_dict().items():
         assert torch.equal(value, plain.model.state_dict()[key]), key
+
+
+def test_a_parameter_without_a_gradient_is_left_to_optimizer_step():
+    """A frozen layer (no gradient, so no state): every step goes through ``optimizer.step()``, and
+    the numbers are its numbers; two groups never step twice."""
+    cfg = OptimizerConfig(name="adam", lr=1e-3)
+    a, b = model(), model()
+    for net in (a, b):
+        net[3].weight.requires_grad_(False)
+    groups = lambda net: [{"params": list(net[0].parameters())}, {"params": list(net[1:].parameters())}]  # noqa: E731
+    opt_a = torch.optim.Adam(groups(a), lr=cfg.lr, fused=True)
+    opt_b = torch.optim.Adam(groups(b), lr=cfg.lr, fused=True)
+    lean = FusedAdamStep(opt_b)
+    assert steps(a, opt_a, None, [1e-3] * 4) == steps(b, opt_b, lean, [1e-3] * 4)
+    for key, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[key]), key
+    c, d = model(), model()
+    opt_c = torch.optim.Adam(groups(c), lr=cfg.lr, fused=True)
+    opt_d = torch.optim.Adam(groups(d), lr=cfg.lr, fused=True)
+    lean = FusedAdamStep(opt_d)
+    assert steps(c, opt_c, None, [1e-3] * 4) == steps(d, opt_d, lean, [1e-3] * 4)  # two groups, lean path
+    assert lean._groups is not None
+    for key, value in c.state_dict().items():
+        assert torch.equal(value, d.state_dict()[key]), key

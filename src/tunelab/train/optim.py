@@ -48,7 +48,7 @@ class FusedAdamStep:
 
     ``optimizer.step()`` spends about 0.3 ms a call on a CPU in Python before its one fused kernel
     (grouping the tensors by device and dtype, re-reading every group's settings, the profiler's
-    record_function): 5% of a batch-32 step of paper 000's MLPs (``benchmarks/step_profile.py``).
+    record_function): 4% of a batch-32 step of paper 000's MLPs (``benchmarks/step_profile.py``).
     This makes the same two calls it makes (``_foreach_add_`` of the step counts, then
     ``_fused_adam_``/``_fused_adamw_``) with the same arguments on the optimizer's own state
     tensors, so the arithmetic and ``state_dict()`` are those of ``optimizer.step()``. The first
@@ -76,10 +76,14 @@ class FusedAdamStep:
         self._groups = None
 
     def _cache(self) -> None:
+        """The state lists of every group, or None while some parameter has no state yet."""
         groups = []
         for group in self.optimizer.param_groups:
             params = list(group["params"])
-            states = [self.optimizer.state[p] for p in params]
+            states = [self.optimizer.state.get(p) or {} for p in params]
+            if not all("exp_avg" in s for s in states):
+                self._groups = None  # a parameter torch.optim has not stepped yet: it goes on doing so
+                return
             lists = [[s[k] for s in states] for k in ("exp_avg", "exp_avg_sq", "step")]
             groups.append((params, lists, group))
         self._groups = groups
@@ -89,22 +93,18 @@ class FusedAdamStep:
         """One step with learning rate ``lr`` (also written to every group, as the engine did)."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        if self._groups is None:
-            self.optimizer.step()  # creates the state on the first step; the next ones come here
+        grads = [[p.grad for p in params] for params, _, _ in self._groups] if self._groups else None
+        if grads is None or any(g is None for gs in grads for g in gs):
+            self.optimizer.step()  # the first step creates the state; torch.optim skips missing grads
             self._cache()
             return
-        for params, (exp_avgs, exp_avg_sqs, steps), group in self._groups:
-            grads = [p.grad for p in params]
-            if any(g is None for g in grads):  # torch.optim skips those: let it
-                self.optimizer.step()
-                self._cache()
-                return
+        for (params, (exp_avgs, exp_avg_sqs, steps), group), member in zip(self._groups, grads, strict=True):
             torch._foreach_add_(steps, 1)
             kernel = torch._fused_adamw_ if group["decoupled_weight_decay"] else torch._fused_adam_
             beta1, beta2 = group["betas"]
             kernel(
                 params,
-                grads,  # type: ignore[arg-type]
+                member,  # type: ignore[arg-type]
                 exp_avgs,
                 exp_avg_sqs,
                 [],

@@ -83,8 +83,8 @@ class PlainEngine:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         if self.layers:
             grads = [cast(torch.Tensor, w.grad) for w in self.layers.values()]  # each has one now
-            # mean |g|; abs().sum(), not _foreach_norm(grads, 1): that is 2.7x slower on a CPU (8% of a
-            # batch-32 step of paper 000's MLPs, benchmarks/step_profile.py) and less exact in float32
+            # mean |g|; abs().sum(), not _foreach_norm(grads, 1): that is 2.7x slower on a CPU (10-12% of
+            # a batch-32 step of paper 000's MLPs, benchmarks/step_profile.py) and less exact in float32
             self.grad_sum += torch.stack([g.abs().sum() for g in grads]) / self.layer_sizes
         if self.update is not None:
             self.update(lr)
