@@ -67,11 +67,16 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-subset", type=int, default=12_000)
-    parser.add_argument("--pruners", default="asha", help=f"comma-separated, against none: {', '.join(PRUNERS)}")
+    parser.add_argument(
+        "--pruners", default="asha", help=f"comma-separated, against none: {', '.join(PRUNERS)}"
+    )
     args = parser.parse_args()
     sides = ["none", *args.pruners.split(",")]
     load = os.getloadavg()[0]
-    print(f"commit {git_commit()} · torch {torch.__version__} · {torch.get_num_threads()} thread(s) · load {load:.1f}")
+    print(
+        f"commit {git_commit()} · torch {torch.__version__} · {torch.get_num_threads()} thread(s) · "
+        f"load {load:.1f}"
+    )
     print(
         f"paper 000's space, {args.trials} random trials × {args.epochs} epochs, batch 32, "
         f"MNIST slice of {args.train_subset} (10% validation)\n"
@@ -87,7 +92,10 @@ def main() -> None:
         cells = [f"{r[-1]['epochs']} / {r[-1]['best']:.4f} (#{r[-1]['number']})" for r in results.values()]
         print(f"| {seed} | " + " | ".join(cells) + " |", flush=True)
 
-    print("\n| pruner | epochs (mean) | CPU s (mean) | CPU × none | best val (mean) | seeds below none | mean loss |")
+    print(
+        "\n| pruner | epochs (mean) | CPU s (mean) | CPU × none | best val (mean) | seeds below none "
+        "| mean loss |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     base = results["none"]
     for side, rs in results.items():
@@ -97,7 +105,8 @@ def main() -> None:
         print(
             f"| {side} | {statistics.mean(r['epochs'] for r in rs):.1f} | "
             f"{statistics.mean(r['cpu'] for r in rs):.1f} | {ratio:.2f} | "
-            f"{statistics.mean(r['best'] for r in rs):.4f} | {below}/{len(rs)} | {statistics.mean(lost):.4f} |"
+            f"{statistics.mean(r['best'] for r in rs):.4f} | {below}/{len(rs)} | "
+            f"{statistics.mean(lost):.4f} |"
         )
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
 

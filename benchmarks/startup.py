@@ -46,7 +46,10 @@ def main() -> None:
     print(f"load {os.getloadavg()[0]:.1f} · {args.repeats} fresh processes each, alternating\n")
     print("| side | CPU s (median) | wall s (median) |\n|---|---:|---:|")
     for side, rs in runs.items():
-        print(f"| {side} | {statistics.median(c for c, _ in rs):.2f} | {statistics.median(w for _, w in rs):.2f} |")
+        print(
+            f"| {side} | {statistics.median(c for c, _ in rs):.2f} | "
+            f"{statistics.median(w for _, w in rs):.2f} |"
+        )
     ratio = statistics.median(o[0] / n[0] for o, n in zip(runs["old"], runs["new"], strict=True))
     print(f"\nold / new CPU (median of pairs): {ratio:.2f}×")
 

@@ -17,6 +17,10 @@ median CPU and wall µs a step and the ratio, and a check that both give the sam
 
 from __future__ import annotations
 
+import tunelab  # noqa: F401  first: OpenMP's wait policy before torch loads it
+
+# isort: split
+
 import argparse
 import collections
 import statistics
@@ -24,7 +28,6 @@ import time
 from pathlib import Path
 from typing import cast
 
-import tunelab  # noqa: F401  first: OpenMP's wait policy before torch loads it
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -48,10 +51,21 @@ def config(hidden: list[int], seed: int = 0) -> RunConfig:
     return RunConfig.model_validate(
         {
             "data": {"name": "mnist", "val_fraction": 0.1, "normalize": "unit"},
-            "model": {"kind": "mlp", "hidden": hidden, "batch_norm": True, "dropout": 0.2,
-                      "activation": "relu", "init": "xavier_uniform"},
-            "train": {"epochs": 1, "batch_size": 32, "device": "cpu", "seed": seed,
-                      "optimizer": {"name": "adam", "lr": 1e-3, "eps": 1e-7}},
+            "model": {
+                "kind": "mlp",
+                "hidden": hidden,
+                "batch_norm": True,
+                "dropout": 0.2,
+                "activation": "relu",
+                "init": "xavier_uniform",
+            },
+            "train": {
+                "epochs": 1,
+                "batch_size": 32,
+                "device": "cpu",
+                "seed": seed,
+                "optimizer": {"name": "adam", "lr": 1e-3, "eps": 1e-7},
+            },
         }
     )
 
@@ -96,7 +110,16 @@ def phases(hidden: list[int], splits, steps: int, lean: bool = False) -> dict[st
     update = FusedAdamStep(e.optimizer)
     order = torch.randperm(len(splits.y_train))
     opt, model = e.optimizer, e.model
-    names = ["gather", "forward", "loss", "zero_grad", "backward", "grad magnitudes", "optimizer", "bookkeeping"]
+    names = [
+        "gather",
+        "forward",
+        "loss",
+        "zero_grad",
+        "backward",
+        "grad magnitudes",
+        "optimizer",
+        "bookkeeping",
+    ]
     total = dict.fromkeys(names, 0.0)
     clock = time.thread_time
     for i in range(steps + 50):
@@ -145,10 +168,12 @@ def op_groups(hidden: list[int], splits, steps: int) -> dict[str, float]:
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for i in range(20, 20 + steps):
             e.step(rows[i], 0)
-    groups = {"matmul (mm, addmm)": ("aten::mm", "aten::addmm", "aten::bmm"),
-              "dropout masks (bernoulli_)": ("aten::bernoulli_",),
-              "batch norm": ("aten::native_batch_norm", "aten::native_batch_norm_backward"),
-              "Adam kernel (_fused_adam_)": ("aten::_fused_adam_",)}
+    groups = {
+        "matmul (mm, addmm)": ("aten::mm", "aten::addmm", "aten::bmm"),
+        "dropout masks (bernoulli_)": ("aten::bernoulli_",),
+        "batch norm": ("aten::native_batch_norm", "aten::native_batch_norm_backward"),
+        "Adam kernel (_fused_adam_)": ("aten::_fused_adam_",),
+    }
     out: dict[str, float] = collections.defaultdict(float)
     for event in prof.key_averages():
         group = next((g for g, names in groups.items() if event.key in names), "everything else")
@@ -156,7 +181,9 @@ def op_groups(hidden: list[int], splits, steps: int) -> dict[str, float]:
     return dict(out)
 
 
-def ab(hidden: list[int], splits, steps: int, rounds: int) -> tuple[list[float], list[float], list[float], list[float], bool]:
+def ab(
+    hidden: list[int], splits, steps: int, rounds: int
+) -> tuple[list[float], list[float], list[float], list[float], bool]:
     """Old and new engines stepped in alternating rounds on the same batches: CPU and wall µs a step."""
     old, new = engine(OldEngine, hidden, splits), engine(PlainEngine, hidden, splits)
     rows = torch.randperm(len(splits.y_train))[: 32 * steps].view(-1, 1, 32)
@@ -201,8 +228,10 @@ def main() -> None:
     splits = load_splits(config([8]).data, data_dir=args.data_dir)
     import os
 
-    print(f"commit {git_commit()} · torch {torch.__version__} · {torch.get_num_threads()} thread(s) · "
-          f"load {os.getloadavg()[0]:.1f} · MNIST, batch 32, Adam, batch norm, dropout 0.2")
+    print(
+        f"commit {git_commit()} · torch {torch.__version__} · {torch.get_num_threads()} thread(s) · "
+        f"load {os.getloadavg()[0]:.1f} · MNIST, batch 32, Adam, batch norm, dropout 0.2"
+    )
     parts = args.parts.split(",")
     for name, hidden in MLPS.items():
         if "phases" in parts:
@@ -224,18 +253,28 @@ def main() -> None:
                 evaluate(e.model, splits.x_val, splits.y_val, splits.n_classes, e.state.eval_batch)
             ev = (time.thread_time() - c) / 3
             steps = -(-len(splits.y_train) // 32)
-            print(f"\nvalidation pass ({len(splits.y_val)} images, batch {e.state.eval_batch}): {ev:.2f} CPU s, "
-                  f"{ev / (steps * total / 1e6):.1%} of an epoch's steps ({steps})")
+            print(
+                f"\nvalidation pass ({len(splits.y_val)} images, batch {e.state.eval_batch}): "
+                f"{ev:.2f} CPU s, "
+                f"{ev / (steps * total / 1e6):.1%} of an epoch's steps ({steps})"
+            )
         if "ab" in parts:
             co, cn, wo, wn, same = ab(hidden, splits, args.steps, args.rounds)
-            print(f"\n{name}: old step vs lean step, {args.rounds} alternating rounds of {args.steps} steps\n")
-            print("| clock | old µs a step | new µs a step | old / new (median of rounds) | old / new (best round each) |")
+            print(
+                f"\n{name}: old step vs lean step, {args.rounds} alternating rounds of {args.steps} steps\n"
+            )
+            print(
+                "| clock | old µs a step | new µs a step | old / new (median of rounds) "
+                "| old / new (best round each) |"
+            )
             print("|---|---:|---:|---:|---:|")
             for clock, o, n in (("CPU", co, cn), ("wall", wo, wn)):
                 ratios = [a / b for a, b in zip(o, n, strict=True)]
-                print(f"| {clock} (median) | {statistics.median(o):.0f} | {statistics.median(n):.0f} | "
-                      f"{statistics.median(ratios):.3f} (rounds {min(ratios):.3f}–{max(ratios):.3f}) | "
-                      f"{min(o) / min(n):.3f} ({min(o):.0f} / {min(n):.0f}) |")
+                print(
+                    f"| {clock} (median) | {statistics.median(o):.0f} | {statistics.median(n):.0f} | "
+                    f"{statistics.median(ratios):.3f} (rounds {min(ratios):.3f}–{max(ratios):.3f}) | "
+                    f"{min(o) / min(n):.3f} ({min(o):.0f} / {min(n):.0f}) |"
+                )
             print(f"\nsame weights after 30 steps from the same seed: {same}")
     print(f"\nload {os.getloadavg()[0]:.1f} at the end")
 

@@ -16,14 +16,18 @@ only where part 2's speed-up exceeds part 1's padding factor.
 
 from __future__ import annotations
 
+import tunelab  # noqa: F401  first: OpenMP's wait policy before torch loads it
+
+# isort: split
+
 import argparse
+import itertools
 import random
 import statistics
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import tunelab  # noqa: F401  first: OpenMP's wait policy before torch loads it
 import torch
 
 from tunelab.config import validate_run_config
@@ -43,7 +47,7 @@ def draws(n: int, seed: int) -> list[list[int]]:
 def macs(hidden: list[int]) -> int:
     """Multiply-adds of one image through an MLP of these hidden widths."""
     sizes = [IN, *hidden, OUT]
-    return sum(a * b for a, b in zip(sizes, sizes[1:], strict=False))
+    return sum(a * b for a, b in itertools.pairwise(sizes))
 
 
 def padded(group: list[list[int]]) -> int:
@@ -59,7 +63,7 @@ def partitions(items: list[int]) -> Iterator[list[list[int]]]:
     first, rest = items[0], items[1:]
     for part in partitions(rest):
         for i in range(len(part)):
-            yield part[:i] + [[first, *part[i]]] + part[i + 1 :]
+            yield [*part[:i], [first, *part[i]], *part[i + 1 :]]
         yield [[first], *part]
 
 
@@ -75,10 +79,20 @@ def best_grouping(nets: list[list[int]]) -> tuple[float, list[list[int]]]:
 def config(hidden: list[int], seed: int, args: argparse.Namespace):
     return validate_run_config(
         {
-            "data": {"name": "mnist", "val_fraction": 0.1, "normalize": "unit", "train_subset": args.train_subset},
+            "data": {
+                "name": "mnist",
+                "val_fraction": 0.1,
+                "normalize": "unit",
+                "train_subset": args.train_subset,
+            },
             "model": {"kind": "mlp", "hidden": hidden, "batch_norm": True, "dropout": 0.2},
-            "train": {"epochs": args.epochs, "batch_size": 32, "device": "cpu", "seed": seed,
-                      "optimizer": {"name": "adam", "lr": 1e-3, "eps": 1e-7}},
+            "train": {
+                "epochs": args.epochs,
+                "batch_size": 32,
+                "device": "cpu",
+                "seed": seed,
+                "optimizer": {"name": "adam", "lr": 1e-3, "eps": 1e-7},
+            },
         }
     )
 
@@ -96,7 +110,10 @@ def main() -> None:
     args = parser.parse_args()
     print(f"commit {git_commit()} · torch {torch.__version__} · {torch.get_num_threads()} thread(s)\n")
     if "count" in args.parts:
-        print("| draws | seed | own MACs an image (M) | one padded population (× own) | best width grouping (× own) | groups |")
+        print(
+            "| draws | seed | own MACs an image (M) | one padded population (× own) "
+            "| best width grouping (× own) | groups |"
+        )
         print("|---:|---:|---:|---:|---:|---|")
         for n in map(int, args.trials.split(",")):
             factors = []
@@ -106,13 +123,19 @@ def main() -> None:
                 factor, groups = best_grouping(nets)
                 factors.append(factor)
                 shown = " ".join("{" + ",".join(str(max(nets[i])) for i in g) + "}" for g in groups)
-                print(f"| {n} | {seed} | {own / 1e6:.2f} | {padded(nets) / own:.2f} | {factor:.2f} | widest: {shown} |")
+                print(
+                    f"| {n} | {seed} | {own / 1e6:.2f} | {padded(nets) / own:.2f} | {factor:.2f} "
+                    f"| widest: {shown} |"
+                )
             print(f"| {n} | median | | | {statistics.median(factors):.2f} | |")
     if "measure" in args.parts:
         hidden = [320, 320, 320, 320]
         splits = load_splits(config(hidden, 0, args).data, data_dir=args.data_dir)
-        print(f"\nexact-shape population (MLP {'-'.join(map(str, hidden))}, Adam, batch norm) against one by one, "
-              f"{args.epochs} epoch(s) of {len(splits.y_train)} images, CPU s\n")
+        print(
+            f"\nexact-shape population (MLP {'-'.join(map(str, hidden))}, Adam, batch norm) "
+            "against one by one, "
+            f"{args.epochs} epoch(s) of {len(splits.y_train)} images, CPU s\n"
+        )
         print("| members | one by one (CPU s) | population (CPU s) | speed-up (median of rounds) |")
         print("|---:|---:|---:|---:|")
         train(config(hidden, 0, args), splits)  # warm-up
@@ -130,8 +153,11 @@ def main() -> None:
                         train_population(runs, splits)
                         together.append(time.process_time() - c)
             ratios = [a / t for a, t in zip(alone, together, strict=True)]
-            print(f"| {k} | {statistics.median(alone):.1f} | {statistics.median(together):.1f} | "
-                  f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f}) |", flush=True)
+            print(
+                f"| {k} | {statistics.median(alone):.1f} | {statistics.median(together):.1f} | "
+                f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f}) |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -328,7 +328,9 @@ def test_gradient_magnitudes_are_mean_abs_gradients_and_do_not_touch_training(sp
     cfg = config(epochs=1, batch_size=n, seed=3)
     cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"dropout": 0.0})})
     tracked = train(cfg, splits)
-    untracked = train(cfg.model_copy(update={"train": cfg.train.model_copy(update={"track_gradients": False})}), splits)
+    untracked = train(
+        cfg.model_copy(update={"train": cfg.train.model_copy(update={"track_gradients": False})}), splits
+    )
     for key, value in tracked.model.state_dict().items():
         assert torch.equal(value, untracked.model.state_dict()[key])
     assert not any(k.startswith("grad_") for k in untracked.history[0])

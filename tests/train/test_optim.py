@@ -19,7 +19,9 @@ def model() -> nn.Module:
     return nn.Sequential(nn.Linear(12, 16), nn.BatchNorm1d(16), nn.SiLU(), nn.Linear(16, 3))
 
 
-def steps(net: nn.Module, optimizer: torch.optim.Optimizer, lean: FusedAdamStep | None, lrs: list[float]) -> list[float]:
+def steps(
+    net: nn.Module, optimizer: torch.optim.Optimizer, lean: FusedAdamStep | None, lrs: list[float]
+) -> list[float]:
     """Train ``net`` on fixed random batches, one step per rate; the losses."""
     gen = torch.Generator().manual_seed(1)
     losses = []
@@ -92,7 +94,12 @@ def test_training_with_the_lean_step_gives_the_same_run(monkeypatch):
         {
             "data": {"name": "digits", "normalize": "standardize"},
             "model": {"kind": "mlp", "hidden": [64, 32], "dropout": 0.1, "batch_norm": True},
-            "train": {"epochs": 2, "batch_size": 32, "device": "cpu", "optimizer": {"name": "adam", "lr": 1e-3}},
+            "train": {
+                "epochs": 2,
+                "batch_size": 32,
+                "device": "cpu",
+                "optimizer": {"name": "adam", "lr": 1e-3},
+            },
         }
     )
     splits = load_splits(config.data)

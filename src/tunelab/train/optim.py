@@ -93,12 +93,13 @@ class FusedAdamStep:
         """One step with learning rate ``lr`` (also written to every group, as the engine did)."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        grads = [[p.grad for p in params] for params, _, _ in self._groups] if self._groups else None
-        if grads is None or any(g is None for gs in grads for g in gs):
+        groups = self._groups
+        grads = [[p.grad for p in params] for params, _, _ in groups] if groups else None
+        if groups is None or grads is None or any(g is None for gs in grads for g in gs):
             self.optimizer.step()  # the first step creates the state; torch.optim skips missing grads
             self._cache()
             return
-        for (params, (exp_avgs, exp_avg_sqs, steps), group), member in zip(self._groups, grads, strict=True):
+        for (params, (exp_avgs, exp_avg_sqs, steps), group), member in zip(groups, grads, strict=True):
             torch._foreach_add_(steps, 1)
             kernel = torch._fused_adamw_ if group["decoupled_weight_decay"] else torch._fused_adam_
             beta1, beta2 = group["betas"]
