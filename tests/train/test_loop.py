@@ -319,3 +319,28 @@ def test_population_watchers_see_a_member_end_while_the_others_go_on(splits):
     watchers = [lambda e, r, ended, i=i: seen.append((i, e, ended)) for i in range(2)]
     train_population(configs, splits, device="cpu", watchers=watchers)
     assert seen == [(0, 1, None), (1, 1, None), (0, 2, "completed"), (1, 2, None), (1, 3, "completed")]
+
+
+def test_gradient_magnitudes_are_mean_abs_gradients_and_do_not_touch_training(splits):
+    """One step an epoch (the whole split a batch): each ``grad_<layer>`` is that step's mean |g| of
+    the layer's weight, as float64 computes it; and tracking them changes nothing else."""
+    n = len(splits.y_train)
+    cfg = config(epochs=1, batch_size=n, seed=3)
+    cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"dropout": 0.0})})
+    tracked = train(cfg, splits)
+    untracked = train(
+        cfg.model_copy(update={"train": cfg.train.model_copy(update={"track_gradients": False})}), splits
+    )
+    for key, value in tracked.model.state_dict().items():
+        assert torch.equal(value, untracked.model.state_dict()[key])
+    assert not any(k.startswith("grad_") for k in untracked.history[0])
+
+    from tunelab.models import build_model
+
+    torch.manual_seed(3)
+    model = build_model(cfg.model, splits.input_shape, splits.n_classes)
+    torch.nn.functional.cross_entropy(model(splits.x_train), splits.y_train).backward()
+    for name in ("dense1", "dense2", "out"):
+        weight = getattr(model, name).weight
+        expected = weight.grad.double().abs().mean().item()
+        assert tracked.history[0][f"grad_{name}"] == pytest.approx(expected, rel=1e-5)

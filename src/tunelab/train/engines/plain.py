@@ -18,7 +18,7 @@ from tunelab.data import Splits
 from tunelab.train.augment import Augmenter, wanted
 from tunelab.train.engines.base import EpochSums, weight_layers
 from tunelab.train.evaluation import evaluate
-from tunelab.train.optim import make_optimizer
+from tunelab.train.optim import FusedAdamStep, make_optimizer
 from tunelab.train.state import RunState
 
 
@@ -33,7 +33,10 @@ class PlainEngine:
         tc = state.config.train
         self.state, self.splits, self.device = state, splits, device
         self.model = state.model
-        self.optimizer = make_optimizer(list(self.model.parameters()), tc.optimizer)
+        self.params = list(self.model.parameters())
+        self.optimizer = make_optimizer(self.params, tc.optimizer)
+        # fused Adam/AdamW without optimizer.step()'s per-call Python: same kernel, same numbers
+        self.update = FusedAdamStep(self.optimizer) if FusedAdamStep.applies(self.optimizer) else None
         # reduce-overhead: CUDA graphs for the compiled forward and backward on a GPU (few launches a step)
         mode = tc.compile_mode()
         self.forward = torch.compile(self.model, mode=mode) if mode else self.model
@@ -66,8 +69,6 @@ class PlainEngine:
 
     def step(self, rows: torch.Tensor, at: int) -> None:
         lr = self.rates[at][0]
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
         batch = rows[0]
         x, y = self.splits.x_train[batch], self.splits.y_train[batch]
         if self.augment:
@@ -75,14 +76,22 @@ class PlainEngine:
         with self.autocast:
             logits = self.forward(x)
         loss = F.cross_entropy(logits.float(), y)
-        self.optimizer.zero_grad(set_to_none=True)
+        for p in self.params:  # optimizer.zero_grad(set_to_none=True) without its profiler hook
+            p.grad = None
         loss.backward()
         if self.grad_clip is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         if self.layers:
             grads = [cast(torch.Tensor, w.grad) for w in self.layers.values()]  # each has one now
-            self.grad_sum += torch.stack(torch._foreach_norm(grads, 1)) / self.layer_sizes  # mean |g|
-        self.optimizer.step()
+            # mean |g|; abs().sum(), not _foreach_norm(grads, 1): that is 2.7x slower on a CPU (10-12% of
+            # a batch-32 step of paper 000's MLPs, benchmarks/step_profile.py) and less exact in float32
+            self.grad_sum += torch.stack([g.abs().sum() for g in grads]) / self.layer_sizes
+        if self.update is not None:
+            self.update(lr)
+        else:
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            self.optimizer.step()
         self.loss_sum += loss.detach() * len(batch)
         self.correct += (logits.argmax(dim=1) == y).sum()
 
@@ -111,6 +120,8 @@ class PlainEngine:
     def load(self, row: int, model_state: dict[str, torch.Tensor], optimizer_state: dict[str, Any]) -> None:
         self.model.load_state_dict(model_state)
         self.optimizer.load_state_dict(optimizer_state)
+        if self.update is not None:
+            self.update.forget()  # the loaded state is new tensors
 
     def drop(self, rows: Sequence[int]) -> None:
         pass  # one member: once it has finished, the loop ends
