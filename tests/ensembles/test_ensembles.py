@@ -14,6 +14,7 @@ from sklearn.exceptions import NotFittedError
 from typer.testing import CliRunner
 
 from tunelab.cli import user_errors
+from tunelab.config.data import SPLIT_FIELDS
 from tunelab.ensembles import EnsembleResult, WeightedVote, load_members, predict_members, run_ensemble
 from tunelab.ensembles.cli import ensemble
 from tunelab.errors import ConfigError
@@ -149,12 +150,8 @@ def test_ensemble_of_an_mlp_and_a_cnn(result, folders):
     assert result.val_accuracy >= max(m.val_accuracy for m in result.members)
     assert result.val_accuracy > 0.8 and result.test_accuracy > 0.8
     assert (result.n_val, result.n_test, result.studies) == (270, 450, ["ens-mlp", "ens-cnn"])
-    assert result.data == {"name": "digits", "val_fraction": 0.2, "split_seed": 0, "train_subset": None} | {
-        "path": None,
-        "test_path": None,
-        "test_fraction": None,
-        "size": None,
-    }
+    split = {"name": "digits", "val_fraction": 0.2, "split_seed": 0}
+    assert result.data == dict.fromkeys(SPLIT_FIELDS) | split
     assert np.asarray(result.test.confusion).shape == (10, 10) and np.trace(result.test.confusion) == round(
         result.test_accuracy * 450
     )
