@@ -28,7 +28,8 @@ SPLIT_FIELDS = (
     "train_subset",
 )
 """The DataConfig fields that choose the images of train, validation and test: runs that share them
-were measured on the same images."""
+were measured on the same images (an ensemble's members must). The scaling (``normalize``) is not
+one: each run sees the images as its own config prepares them."""
 
 
 class DataConfig(_Frozen):

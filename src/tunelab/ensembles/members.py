@@ -27,9 +27,6 @@ from tunelab.train.evaluation import eval_batch_size
 if TYPE_CHECKING:
     from tunelab.data import Splits
 
-# What decides which images are validation and test: members must agree on these. The scaling
-# (data.normalize) may differ, since each member sees the images as its own config prepares them.
-
 
 @dataclass(frozen=True)
 class Member:
