@@ -154,17 +154,14 @@ def test_a_killed_population_resumes_each_member_from_its_checkpoint(tmp_path):
 def test_a_grid_killed_more_times_than_retries_before_any_checkpoint_completes_every_point_once(tmp_path):
     # Populations of 4 (one per batch size), no checkpoint ever (a long interval), no retries: each
     # kill lands inside a trial, and points die more often than retries would have allowed.
-    settings = ["train.epochs=10", "retries=0", "checkpoint_interval_s=1000"]
+    settings = ["train.epochs=2", "retries=0", "checkpoint_interval_s=1000"]
     cmd = command(tmp_path, [arg for setting in settings for arg in ("--set", setting)])
-    killed = 0  # the trials each kill left running (on a busy machine a population may end first)
     for _ in range(3):
         proc, lines = start(tmp_path, [arg for setting in settings for arg in ("--set", setting)])
         wait_for(lines, lambda ls: any(line.startswith("trial ") and "(grid)" in line for line in ls))
         proc.send_signal(signal.SIGKILL)  # its trials are running in the storage: it printed them
         assert proc.wait(timeout=120) == -signal.SIGKILL
-        killed += len(load_study(tmp_path).study.get_trials(states=(TrialState.RUNNING,)))
     assert checkpointed_epochs(tmp_path) == []  # every kill came before any checkpoint
-    assert killed >= 3
 
     done = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=600)
     assert done.returncode == 0, done.stderr
@@ -173,6 +170,6 @@ def test_a_grid_killed_more_times_than_retries_before_any_checkpoint_completes_e
     assert len(points) == len(set(points)) == 8  # every grid point complete, exactly once
     trials = load_study(tmp_path).study.get_trials()
     died = [t for t in trials if t.state == TrialState.FAIL]
-    assert len(died) == killed and {t.user_attrs["tunelab.outcome"] for t in died} == {"worker_died"}
+    assert len(died) == 12 and {t.user_attrs["tunelab.outcome"] for t in died} == {"worker_died"}
     deaths = Counter(tuple(sorted(t.params.items())) for t in died)
-    assert max(deaths.values()) >= 2  # more than retries (0) + 1: deaths are not failures
+    assert max(deaths.values()) == 2  # more than retries (0): deaths are not failures
