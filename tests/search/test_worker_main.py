@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from tunelab.cli import app
 from tunelab.search import Observer, load_study_spec, open_study
 from tunelab.search import workers as workers_module
 from tunelab.search.worker_main import STORAGE_ENV, WorkerJob, main
@@ -64,7 +67,7 @@ def test_a_worker_job_for_a_study_nobody_opened_is_one_error_line(tmp_path, caps
     assert STORAGE_ENV in env
 
 
-@pytest.mark.parametrize(("threads", "each"), [(None, 3), (4, 4)])
+@pytest.mark.parametrize(("threads", "each"), [(None, None), (4, 4)])
 def test_workers_share_the_usable_cores_unless_threads_are_given(
     tmp_path, started, monkeypatch, threads, each
 ):
@@ -74,4 +77,25 @@ def test_workers_share_the_usable_cores_unless_threads_are_given(
     workers_module.run_local_workers(handle, 2, workers_module.WorkerSettings(), "cpu", Quiet(), threads)
     for _, env in started:
         job, _ = WorkerJob.from_env(env)
-        assert job.threads == each and env["OMP_NUM_THREADS"] == str(each)
+        # the share caps a worker's threads; its runs still choose one thread for a small step
+        assert job.threads == each and job.cores == 3
+        assert env.get("OMP_NUM_THREADS") == os.environ.get("OMP_NUM_THREADS")  # not set by tunelab
+
+
+def test_auto_workers_are_one_per_usable_core_on_a_cpu(monkeypatch):
+    monkeypatch.setattr(workers_module, "usable_cores", lambda: 6)
+    assert workers_module.auto_workers("cpu") == 6
+    if not __import__("torch").cuda.is_available():
+        assert workers_module.auto_workers("auto") == 6
+
+
+def test_run_with_workers_auto_starts_one_worker_per_core(tmp_path, started, monkeypatch):
+    monkeypatch.setattr(workers_module, "usable_cores", lambda: 3)
+    monkeypatch.setattr("tunelab.train.threads.usable_cores", lambda: 3)
+    out = tmp_path / "out"
+    args = ["run", str(GRID), "--workers", "auto", "--device", "cpu", "--out", str(out), "--quiet"]
+    CliRunner().invoke(app, [*args, "--set", "train.epochs=1"])
+    assert len(started) == 3
+    for _, env in started:
+        job, _ = WorkerJob.from_env(env)
+        assert job.threads is None and job.cores == 1

@@ -14,6 +14,7 @@ from tunelab.train import threads
 from tunelab.train.device import prepare_device
 
 SRC = Path(threads.__file__).resolve().parents[2]
+EXAMPLES = SRC.parent / "examples"
 
 
 def cgroup(tmp_path: Path, v2: str | None = None, v1: tuple[str, str] | None = None) -> Path:
@@ -69,6 +70,7 @@ def torch_threads(monkeypatch):
     """Restore torch's thread count and the module's explicit choice after the test."""
     before = torch.get_num_threads()
     monkeypatch.setattr(threads, "_requested", None)
+    monkeypatch.setattr(threads, "_share", None)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     yield
     torch.set_num_threads(before)
@@ -129,3 +131,69 @@ def test_the_users_wait_policy_wins():
 
 def test_the_test_suite_runs_under_the_policy():
     assert os.environ["OMP_WAIT_POLICY"]  # conftest imports tunelab before any test module imports torch
+
+
+# ------------------------------------------------------------------------- one thread for a small step
+@pytest.mark.parametrize(
+    ("flops", "cores", "expected"),
+    [(1e8, 8, 1), (threads.SMALL_STEP_FLOPS, 8, 8), (5e9, 2, 2), (None, 4, 4), (1e8, 1, 1)],
+)
+def test_a_small_step_trains_with_one_thread_a_large_one_with_the_cores(flops, cores, expected):
+    assert threads.step_threads(flops, cores) == expected
+
+
+def test_a_workers_share_of_the_cores_caps_a_large_step(torch_threads, monkeypatch):
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    threads.share_cores(1)
+    assert threads.train_threads(5e9) == 1
+    assert threads.cap_threads() == 1
+
+
+def test_the_users_thread_count_wins_over_the_step_size(torch_threads, monkeypatch):
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    threads.set_threads(2)
+    assert threads.train_threads(1e6) == 2  # --threads
+    monkeypatch.setattr(threads, "_requested", None)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    torch.set_num_threads(2)
+    assert threads.train_threads(1e6) == 2  # OMP_NUM_THREADS
+
+
+def test_a_run_records_the_threads_its_step_size_chose(torch_threads, monkeypatch):
+    from tunelab.config import load_run_config
+    from tunelab.data import load_splits
+    from tunelab.train import train
+
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    small = load_run_config(EXAMPLES / "quickstart.yaml", ["train.epochs=1"])
+    result = train(small, load_splits(small.data))
+    assert result.threads == 1 and result.summary()["threads"] == 1
+    monkeypatch.setattr(threads, "SMALL_STEP_FLOPS", 1.0)  # every step is large
+    assert train(small, load_splits(small.data)).threads == 2
+
+
+def test_forward_flops_count_the_products_and_leave_the_network_as_it_was():
+    from torch import nn
+
+    from tunelab.models.flops import forward_flops
+
+    layers = [nn.Flatten(), nn.Linear(64, 32), nn.BatchNorm1d(32), nn.Dropout(0.5), nn.Linear(32, 10)]
+    model = nn.Sequential(*layers)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    sample = torch.rand(1, 8, 8)
+    rng = torch.get_rng_state()
+    assert forward_flops(model, sample) == 2 * (64 * 32 + 32 * 10)
+    assert model.training and torch.equal(torch.get_rng_state(), rng)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_forward_flops_of_a_network_the_counter_cannot_follow_are_unknown():
+    from torch import nn
+
+    from tunelab.models.flops import forward_flops
+
+    class Refuses(nn.Module):
+        def forward(self, x):
+            raise RuntimeError("no")
+
+    assert forward_flops(Refuses(), torch.rand(3)) is None

@@ -37,7 +37,8 @@ class WorkerJob:
     timeout: float | None = None
     data_dir: str | None = None
     device: str | None = None
-    threads: int | None = None
+    threads: int | None = None  # --threads: what every run trains with
+    cores: int | None = None  # this worker's share of the usable cores, when --threads is not given
     models: dict[str, str] = field(default_factory=dict)  # name → factory reference, to register
     sys_path: list[str] | None = None  # the parent's import path, where its factories are found
     parent: int | None = None  # the parent's pid: the child stops when it is gone
@@ -73,10 +74,12 @@ def work(job: WorkerJob, url: str) -> None:
     from tunelab.search.handle import attach_study
     from tunelab.search.spec import validate_study_spec
     from tunelab.search.study import Worker
-    from tunelab.train.threads import set_threads
+    from tunelab.train.threads import set_threads, share_cores
 
     if job.threads:
         set_threads(job.threads)
+    elif job.cores:
+        share_cores(job.cores)
     register_models(job)
     spec = validate_study_spec(job.spec, "worker job")
     handle = attach_study(spec, url, Path(job.out_dir))

@@ -36,7 +36,8 @@ from tunelab.search.scheduling import counted, done_trials, expected_trials, rec
 from tunelab.search.storage import study_lock
 from tunelab.search.trial_store import TrialStore
 from tunelab.search.worker_main import WorkerJob
-from tunelab.train.threads import threads_per_worker
+from tunelab.train.device import resolve_device
+from tunelab.train.threads import threads_per_worker, usable_cores
 
 POLL_S = 1.0
 
@@ -46,6 +47,16 @@ def worker_devices(k: int, device: str | None) -> list[str | None]:
     if device in (None, "auto", "cuda") and torch.cuda.is_available() and torch.cuda.device_count() > 1:
         return [f"cuda:{i % torch.cuda.device_count()}" for i in range(k)]
     return [device] * k
+
+
+def auto_workers(device: str) -> int:
+    """``--workers auto``: one worker per GPU where ``device`` resolves to CUDA (one where it names
+    one), else one per usable core: a CPU trains a small step fastest with one thread, so one trial
+    per core keeps them all busy."""
+    resolved = resolve_device(device, "--device")
+    if resolved.type == "cuda":
+        return 1 if resolved.index is not None else torch.cuda.device_count()
+    return usable_cores() if resolved.type == "cpu" else 1
 
 
 @dataclass(frozen=True)
@@ -67,12 +78,12 @@ def run_local_workers(
     retry_failed: bool = False,
 ) -> list[str]:
     """Start ``k`` workers on ``handle``'s study; report progress until all have exited. Each trains
-    with ``threads`` CPU threads, by default its share of the usable cores.
+    with ``threads`` CPU threads, by default as a lone process would on its share of the usable cores.
 
     Returns what went wrong with workers, one line each (empty: every worker finished). When none
     finished because one of them was given bad input, raises its error.
     """
-    threads = threads_per_worker(k, threads)
+    cores = threads_per_worker(k)  # each worker's share of the usable cores; --threads, if given, wins
     # this process's own model factories, by reference: the workers import them again
     models = {name: reference(factory) for name, factory in registered().items()}
     logs = handle.out_dir / "workers"
@@ -91,13 +102,14 @@ def run_local_workers(
             data_dir=str(settings.data_dir) if settings.data_dir else None,
             device=dev,
             threads=threads,
+            cores=cores,
             models=models,
             sys_path=list(sys.path) if models else None,
             parent=os.getpid(),
         )
         cmd = [sys.executable, "-m", "tunelab.search.worker_main"]
         env = os.environ | job.to_env(handle.url)
-        env |= {"OMP_NUM_THREADS": str(threads), "TUNELAB_WORKER_INDEX": str(i)}
+        env |= {"TUNELAB_WORKER_INDEX": str(i)}
         with (logs / f"worker-{i}.log").open("w") as log:  # a file, not a pipe nobody reads until the end
             procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log))
     trials = handle.study.get_trials(deepcopy=False)

@@ -15,12 +15,14 @@ import torch
 
 from tunelab.config import RunConfig
 from tunelab.data import Splits
+from tunelab.models.flops import forward_flops
 from tunelab.train.callbacks import EpochCallback, EpochWatcher
 from tunelab.train.checkpoint import Checkpointer
 from tunelab.train.device import prepare_device, resolve_device
 from tunelab.train.engines.base import Engine
 from tunelab.train.engines.plain import PlainEngine
 from tunelab.train.state import RunState, TrainResult
+from tunelab.train.threads import train_threads
 
 EngineFactory = Callable[[Sequence[RunState], Splits, torch.device], Engine]
 
@@ -56,6 +58,7 @@ def train_members(
         state.watch = watch
     engine = make_engine(states, splits, device)
     n_train, batch_size = len(splits.y_train), first.batch_size
+    threads = train_threads(step_flops(states, splits, batch_size)) if device.type == "cpu" else None
     steps = math.ceil(n_train / batch_size)
     live = list(states)  # the member in each row of the engine
     while live:
@@ -90,7 +93,16 @@ def train_members(
         live = [state for row, state in enumerate(live) if row not in finished]
         if finished and live:  # finished members leave: pruning and early stopping save work
             engine.drop(finished)
-    return [state.result(splits, device) for state in states]
+    return [state.result(splits, device, threads) for state in states]
+
+
+def step_flops(states: Sequence[RunState], splits: Splits, batch_size: int) -> float | None:
+    """FLOPs of one training step of every member: three forward passes' worth (the backward pass
+    multiplies twice as much) for each image of the batch."""
+    counts = [forward_flops(state.model, splits.x_train[0]) for state in states]
+    if any(count is None for count in counts):
+        return None
+    return 3 * batch_size * sum(count for count in counts if count is not None)
 
 
 def train(

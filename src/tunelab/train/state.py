@@ -46,6 +46,7 @@ class TrainResult:
     n_parameters: int
     checksums: dict[str, str] = field(default_factory=dict)
     resumed_from: int | None = None  # the last epoch of a checkpoint this run continued from
+    threads: int | None = None  # CPU threads it trained with (they change float32 sums); None on a GPU
 
     def summary(self) -> dict[str, object]:
         """Final scalars, as ``tunelab train --json`` prints them."""
@@ -58,6 +59,7 @@ class TrainResult:
             "device": self.device,
             "n_parameters": self.n_parameters,
             "resumed_from": self.resumed_from,
+            "threads": self.threads,
         }
         for split, metrics in (("val", self.val), ("test", self.test)):
             for key, value in (metrics.summary() if metrics else {}).items():
@@ -213,7 +215,7 @@ class RunState:
             "best_state": self.best_state,
         }
 
-    def result(self, splits: Splits, device: torch.device) -> TrainResult:
+    def result(self, splits: Splits, device: torch.device, threads: int | None = None) -> TrainResult:
         """Its result: its best (or last) weights, measured on validation and test."""
         model, stopper = self.model, self.stopper
         state = self.best_state or self.final_state
@@ -238,4 +240,5 @@ class RunState:
             n_parameters=count_parameters(model),
             checksums=dict(splits.checksums),
             resumed_from=self.resumed_from,
+            threads=threads,
         )

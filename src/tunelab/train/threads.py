@@ -1,4 +1,16 @@
-"""How many CPU threads a run trains with: the cores this process may use, shared among its workers.
+"""How many CPU threads a run trains with: one for a small step, else the cores this process may use,
+shared among its workers.
+
+A small step (paper 000's MLPs at batch 32: ~0.1 GFLOP) is a few dozen operators of microseconds
+each, and every one that OpenMP runs in parallel costs a wake-up of the sleeping threads (the
+passive wait below) that is worth more than the work it shares: on a 2-core KVM machine one thread
+trained such a step 2.6x faster than two, a CNN at batch 16 (0.4 GFLOP) 1.1x, while a CNN at batch
+64 (1.6 GFLOP) was 1.4x faster on two (``benchmarks/threads.py``; an MLP at batch 512, 1.8 GFLOP,
+was still 1.2x faster on one: the line is drawn for convolutions, which share better). One thread
+also never waits at a barrier for a sibling that a busy neighbour descheduled. So a run whose step
+counts fewer than :data:`SMALL_STEP_FLOPS` trains with one thread. The choice depends on the run's
+configuration and the cores only, never on a timing: the thread count changes float32 sums, and a
+seed must give the same weights each time it runs on a machine.
 
 PyTorch starts one intra-op thread per core it sees (its OpenMP runtime counts the CPU affinity),
 which is too many inside a container whose cgroup quota allows fewer cores than the machine has, and
@@ -19,7 +31,10 @@ from pathlib import Path
 
 CGROUP = Path("/sys/fs/cgroup")
 
+SMALL_STEP_FLOPS = 1e9  # a training step below this trains with one thread (see above)
+
 _requested: int | None = None  # set_threads(): an explicit --threads, which no default overrides
+_share: int | None = None  # share_cores(): this worker's share of the usable cores
 
 
 def cgroup_cpu_limit(root: Path = CGROUP) -> float | None:
@@ -68,13 +83,44 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def share_cores(cores: int) -> None:
+    """This process is one of several workers and may use ``cores`` of the usable cores."""
+    global _share
+    _share = cores
+
+
+def chosen() -> bool:
+    """Whether the user chose the thread count (``--threads`` or ``OMP_NUM_THREADS``)."""
+    return _requested is not None or "OMP_NUM_THREADS" in os.environ
+
+
+def step_threads(flops: float | None, cores: int | None = None) -> int:
+    """The intra-op threads of a training step of ``flops`` (None: not known) when the user did not
+    choose: one below :data:`SMALL_STEP_FLOPS`, else this process's cores."""
+    if cores is None:
+        cores = _share or usable_cores()
+    return 1 if flops is not None and flops < SMALL_STEP_FLOPS else cores
+
+
+def train_threads(flops: float | None) -> int:
+    """Set the threads a CPU training step of ``flops`` trains with (:func:`step_threads`, unless the
+    user chose); return the count."""
+    import torch
+
+    if not chosen():
+        threads = step_threads(flops)
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
 def cap_threads(cores: int | None = None) -> int:
     """Lower PyTorch's thread count to the usable cores unless the user chose it (``--threads`` or
     ``OMP_NUM_THREADS``); never raise it. The thread count trained with."""
     import torch
 
-    if _requested is None and "OMP_NUM_THREADS" not in os.environ:
-        cores = usable_cores() if cores is None else cores
+    if not chosen():
+        cores = (_share or usable_cores()) if cores is None else cores
         if torch.get_num_threads() > cores:
             torch.set_num_threads(cores)
     return torch.get_num_threads()
