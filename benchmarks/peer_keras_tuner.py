@@ -17,8 +17,11 @@ skipped with a message saying how to make it:
 tunelab runs ``tunelab run studies/mnist-mlp-random-search.yaml`` (a fresh process, as a user would)
 with the same budget, in each variant of ``--variants`` (each lever on its own):
 
-- ``tunelab``: as the study file says (one process, its threads on all usable cores);
-- ``workers2``: ``--workers 2``: two worker processes of one thread each, two trials at a time;
+- ``tunelab``: as the study file says (one process; a small step trains with one thread);
+- ``threads2``: ``--threads 2``: two threads a step, the default before the thread count followed
+  the step's size (not run unless named: it is the slowest);
+- ``workers2``: ``--workers 2``: two worker processes, two trials at a time (``--workers auto`` on
+  a 2-core machine);
 - ``asha``: successive halving across the random draws (``pruner: asha``, 1 epoch minimum, factor 3);
 - ``asha+workers2``: both.
 
@@ -52,6 +55,7 @@ BATCH, VAL_FRACTION = 32, 0.1
 OPENMP = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")  # tunelab's, set in this process: not Keras's business
 VARIANTS: dict[str, list[str]] = {
     "tunelab": [],
+    "threads2": ["--threads", "2"],  # the default before a small step trained with one thread
     "workers2": ["--workers", "2"],
     "asha": ["--set", "pruner={name: asha, min_resource: 1, reduction_factor: 3}"],
     "asha+workers2": ["--set", "pruner={name: asha, min_resource: 1, reduction_factor: 3}", "--workers", "2"],
@@ -213,7 +217,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-subset", type=int, default=None, help="a quick check: fewer training images")
     parser.add_argument(
-        "--variants", default=",".join(VARIANTS), help=f"comma-separated: {', '.join(VARIANTS)}"
+        "--variants",
+        default=",".join(v for v in VARIANTS if v != "threads2"),
+        help=f"comma-separated: {', '.join(VARIANTS)}",
     )
     parser.add_argument("--keras-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)

@@ -41,6 +41,21 @@ RetryFailedOption = Annotated[
     bool,
     typer.Option("--retry-failed", help="Also run again the planned points that failed retries + 1 times."),
 ]
+
+
+def _workers(value: str) -> str:
+    """``--workers``: a whole number of at least 1, or auto."""
+    if value == "auto":
+        return value
+    try:
+        k = int(value)
+    except ValueError:
+        raise typer.BadParameter(f"expected a whole number or auto, got {value!r}") from None
+    if k < 1:
+        raise typer.BadParameter(f"expected 1 or more, or auto, got {value!r}")
+    return str(k)
+
+
 EXIT_SHORT = 3
 """Exit code of ``run`` and ``worker`` when the study ended with failed or unfinished planned points."""
 
@@ -57,9 +72,13 @@ def run(
     data_dir: DataDirOption = None,
     device: DeviceOption = None,
     workers: Annotated[
-        int,
-        typer.Option(min=1, help="Worker processes on this machine (one per GPU where there are several)."),
-    ] = 1,
+        str,
+        typer.Option(
+            callback=_workers,
+            help="Worker processes on this machine (one per GPU where there are several), or auto: "
+            "one per usable core on a CPU (where a small step trains with one thread), one per GPU.",
+        ),
+    ] = "1",
     threads: ThreadsOption = None,
     overwrite: Annotated[
         bool,
@@ -79,16 +98,21 @@ def run(
     """
     handle = _open(study, set_, storage, out_dir, device, data_dir, quiet, overwrite)
     problems: list[str] = []
-    if workers == 1:
+    if workers == "auto":
+        from tunelab.search.workers import auto_workers
+
+        workers = str(auto_workers(device or handle.spec.train.device))
+    k = int(workers)
+    if k == 1:
         _work(handle, n_trials, timeout, data_dir, device, threads, quiet, retry_failed)
     else:
         from tunelab.search.workers import WorkerSettings, run_local_workers
 
         settings = WorkerSettings(n_trials, timeout, data_dir)
         with _progress(quiet) as progress:
-            problems = run_local_workers(handle, workers, settings, device, progress, threads, retry_failed)
+            problems = run_local_workers(handle, k, settings, device, progress, threads, retry_failed)
     _print_status(handle)
-    _finish(handle, finished=len(problems) < workers, problems=problems)
+    _finish(handle, finished=len(problems) < k, problems=problems)
 
 
 @app.command()
