@@ -121,3 +121,34 @@ def test_four_workers_started_together_on_a_new_sqlite_file_all_join_one_study(t
     out = tmp_path / "out"
     procs = start_workers(EXAMPLES / "digits-grid.yaml", out, None, 4, "together")
     assert_all_joined_one_grid(procs, f"sqlite:///{out / 'study.db'}", "together")
+
+
+# A writer killed mid-transaction: its changes are in the file, the pages they replaced in a hot journal.
+KILLED_WRITER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA cache_size=1")  # the changed pages spill into the file before any commit
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("UPDATE trial_user_attributes SET value_json = ?", ('"' + "y" * 3000 + '"',))
+print("written", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_database_left_by_a_killed_writer_opens_with_its_transaction_rolled_back(tmp_path):
+    """Its hot journal needs a connection that may write: a read-only check once refused the file
+    ("attempt to write a readonly database") where the study itself would have rolled it back."""
+    path = study_db(tmp_path)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "written"
+    finally:
+        writer.kill()
+        writer.wait()
+    journal = path.with_name(path.name + "-journal")
+    assert journal.is_file() and journal.stat().st_size > 0  # a hot journal
+    storage = open_storage(f"sqlite:///{path}")
+    (trial,) = {t.user_attrs["notes"] for t in storage.get_all_trials(storage.get_study_id_from_name("s"))}
+    assert trial == "x" * 2000  # the killed transaction's change is gone

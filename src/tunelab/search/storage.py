@@ -145,7 +145,9 @@ def _check_sqlite_file(url: str) -> None:
     path = sqlite_file(url)
     if path is None or not path.is_file() or path.stat().st_size == 0:
         return
-    uri = f"{path.resolve().as_uri()}?mode=ro"
+    # read-write, never create: a hot journal left by a writer killed mid-transaction is rolled back
+    # here, which a read-only connection refuses ("attempt to write a readonly database")
+    uri = f"{path.resolve().as_uri()}?mode=rw"
     with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as conn:
         try:
             # quick_check reads every page: a page overwritten anywhere is found here, not mid-study.
