@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,7 @@ def test_train_prints_progress_and_summary(tmp_path):
     result = invoke("train", QUICKSTART, "-s", "train.epochs=2", "--out", tmp_path)
     assert result.exit_code == 0, result.output
     assert "epoch 2/2" in result.output and "accuracy" in result.output
+    assert re.search(r"on cpu \(\d+ threads?\) · [\d,]+ parameters", result.output)  # what it trained with
 
 
 def test_train_uses_the_threads_asked_for(tmp_path, monkeypatch):

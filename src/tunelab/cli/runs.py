@@ -126,9 +126,15 @@ def _print_summary(summary: Mapping[str, Any], folder: Path) -> None:
         table.add_row(key, "—" if val is None else f"{val:.4f}", "—" if test is None else f"{test:.4f}")
     err.print(table)
     reason = f" ({summary['reason']})" if summary.get("reason") else ""
+    threads = summary.get("threads")
+    device = (
+        f"{summary['device']} ({threads} thread{'s' if threads != 1 else ''})"
+        if threads
+        else summary["device"]
+    )
     err.print(
         f"{summary['status']}{reason}: {summary['epochs']} epochs (best {summary['best_epoch']}) in "
-        f"{summary['train_time_s']:.1f}s on {summary['device']} · {summary['n_parameters']:,} parameters",
+        f"{summary['train_time_s']:.1f}s on {device} · {summary['n_parameters']:,} parameters",
         highlight=False,
     )
     err.print(f"written to {folder}", highlight=False)
