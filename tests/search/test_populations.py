@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from optuna.trial import TrialState
 
 from tunelab.search import run_study
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "studies" / "examples"
+STUDIES = Path(__file__).resolve().parents[2] / "studies"
+EXAMPLES = STUDIES / "examples"
 
 
 def populations(result) -> dict[int, list]:
@@ -60,3 +62,31 @@ def test_padding_trains_a_random_architecture_search_as_one_population(tmp_path)
     trials = result.study.get_trials(states=(TrialState.COMPLETE,))
     assert len({repr(t.user_attrs["tunelab.overrides"]) for t in trials}) == 6
     assert [runs for runs in populations(result).values()] == [[6]] * 6
+
+
+def test_on_a_cpu_the_draws_of_an_architecture_search_are_asked_one_at_a_time(tmp_path):
+    # paper 000's space (3-5 layers of 7 widths): on a CPU no two draws share a population, so a
+    # worker asks for its next trial only once it is free; one asked with a batch would wait for it
+    # while another worker could have trained it.
+    result = run_study(
+        STUDIES / "mnist-mlp-random-search.yaml",
+        out=tmp_path,
+        n_trials=3,
+        overrides=["data.name=digits", "train.epochs=1", "train.device=cpu", "final=null"],
+    )
+    trials = sorted(result.study.get_trials(), key=lambda t: t.number)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    for earlier, later in itertools.pairwise(trials):
+        assert later.datetime_start >= earlier.datetime_complete
+
+
+def test_on_a_cpu_draws_that_can_share_a_population_are_still_asked_together(tmp_path):
+    # digits-random: a width of 8 choices, learning rate and dropout: draws of one width share one
+    result = run_study(
+        EXAMPLES / "digits-random.yaml",
+        out=tmp_path,
+        n_trials=2,
+        overrides=["train.epochs=1", "train.device=cpu"],
+    )
+    first, second = sorted(result.study.get_trials(), key=lambda t: t.number)
+    assert second.datetime_start < first.datetime_complete  # asked with the first, as one batch

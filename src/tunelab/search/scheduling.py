@@ -77,6 +77,9 @@ def expected_trials(spec: StudySpec, n_trials: int | None = None) -> int | None:
     return None if search is None else search + (spec.final.top if spec.final else 0)
 
 
+DRY_DRAWS = 8  # draws that tell whether a sampled stage's trials can share a population
+
+
 def padding(setting: bool | str, device: str) -> Padding:
     """How far trials of different MLP architectures are padded to share a population."""
     if setting == "auto":
@@ -107,6 +110,7 @@ class Schedule:
         self.stackable = stackable  # whether a configuration's runs can train as one population
         self.pad = padding(spec.population_padding, device)
         self._samplers: dict[int, optuna.samplers.BaseSampler] = {}
+        self._shares_keys: dict[int, bool] = {}  # stage index -> whether its draws can share a population
 
     # next(), tell() and what they call run under the study lock.
     def next(self) -> tuple[Action, list[Prepared], Stage | None]:
@@ -219,6 +223,8 @@ class Schedule:
         index, stage = own
         if not draws_together(stage):
             return False
+        if not stage.planned and not self._draws_share_keys(index, stage):
+            return False  # the next draw would almost surely train alone: leave it to another worker
         key, config = batch[0].key, batch[0].config
         runs = sum(len(p.seeds) for p in batch)
         repeats = stage.repeats or self.spec.repeats
@@ -240,6 +246,28 @@ class Schedule:
             same = _stage_of(following) == index
             return same and point is not None and self._point_key(stage, point) == key
         return True
+
+    def _draws_share_keys(self, index: int, stage: Stage) -> bool:
+        """Whether two draws of a sampled stage can share a population key (at this padding).
+
+        Asking for one more trial to train with a batch reserves it before its key is known; where
+        the space varies the architecture and the padding does not absorb it (a CPU: only MLPs of the
+        same layer sizes share a population), it trains alone after the batch, while another worker
+        could have trained it at once. Told from :data:`DRY_DRAWS` draws of a throwaway in-memory
+        study, never stored: they share a key if any two of them do.
+        """
+        if index not in self._shares_keys:
+            dry = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+            keys = []
+            for _ in range(DRY_DRAWS):
+                params = stage.space.suggest(dry.ask())
+                overrides = dict(stage.carried) | stage.space.overrides(params)
+                try:
+                    keys.append(population_key(self.spec.run_config(overrides, "a dry draw"), self.pad))
+                except ConfigError:
+                    continue  # a configuration the model cannot build: its trial is invalid alone
+            self._shares_keys[index] = len(set(keys)) < len(keys)
+        return self._shares_keys[index]
 
     def _stage(self, trials: list[FrozenTrial]) -> tuple[int, Stage] | None:
         """The current stage; starts the next one when the current one has finished.
