@@ -258,14 +258,8 @@ class Schedule:
         """
         if index not in self._shares_keys:
             dry = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-            keys = []
-            for _ in range(DRY_DRAWS):
-                params = stage.space.suggest(dry.ask())
-                overrides = dict(stage.carried) | stage.space.overrides(params)
-                try:
-                    keys.append(population_key(self.spec.run_config(overrides, "a dry draw"), self.pad))
-                except ConfigError:
-                    continue  # a configuration the model cannot build: its trial is invalid alone
+            drawn = [self._point_key(stage, stage.space.suggest(dry.ask())) for _ in range(DRY_DRAWS)]
+            keys = [key for key in drawn if key is not None]  # None: invalid, its trial fails alone
             self._shares_keys[index] = len(set(keys)) < len(keys)
         return self._shares_keys[index]
 
@@ -324,7 +318,8 @@ class Schedule:
         return sorted(stage.points or [], key=rank)  # stable: the file's order within a population
 
     def _point_key(self, stage: Stage, point: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        """The population key of a planned point of ``stage`` (None: not a valid configuration)."""
+        """The population key of a point (planned or drawn) of ``stage`` (None: not a valid
+        configuration)."""
         try:
             overrides = dict(stage.carried) | stage.space.overrides(point)
             return population_key(self.spec.run_config(overrides, "point"), self.pad)
