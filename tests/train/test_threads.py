@@ -145,18 +145,18 @@ def test_a_small_step_trains_with_one_thread_a_large_one_with_the_cores(flops, c
 def test_a_workers_share_of_the_cores_caps_a_large_step(torch_threads, monkeypatch):
     monkeypatch.setattr(threads, "usable_cores", lambda: 2)
     threads.share_cores(1)
-    assert threads.train_threads(5e9) == 1
+    assert threads.train_threads(lambda: 5e9) == 1
     assert threads.cap_threads() == 1
 
 
 def test_the_users_thread_count_wins_over_the_step_size(torch_threads, monkeypatch):
     monkeypatch.setattr(threads, "usable_cores", lambda: 2)
     threads.set_threads(2)
-    assert threads.train_threads(1e6) == 2  # --threads
+    assert threads.train_threads(lambda: 1e6) == 2  # --threads
     monkeypatch.setattr(threads, "_requested", None)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     torch.set_num_threads(2)
-    assert threads.train_threads(1e6) == 2  # OMP_NUM_THREADS
+    assert threads.train_threads(lambda: 1e6) == 2  # OMP_NUM_THREADS
 
 
 def test_a_run_records_the_threads_its_step_size_chose(torch_threads, monkeypatch):

@@ -7,6 +7,7 @@ member. What differs between a lone run and a vectorised population is the engin
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -58,7 +59,9 @@ def train_members(
         state.watch = watch
     engine = make_engine(states, splits, device)
     n_train, batch_size = len(splits.y_train), first.batch_size
-    threads = train_threads(step_flops(states, splits, batch_size)) if device.type == "cpu" else None
+    # counting the FLOPs costs a forward pass: train_threads calls it only where the user did not choose
+    count = functools.partial(step_flops, states, splits, batch_size)
+    threads = train_threads(count) if device.type == "cpu" else None
     steps = math.ceil(n_train / batch_size)
     live = list(states)  # the member in each row of the engine
     while live:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 CGROUP = Path("/sys/fs/cgroup")
@@ -94,21 +95,26 @@ def chosen() -> bool:
     return _requested is not None or "OMP_NUM_THREADS" in os.environ
 
 
+def process_cores() -> int:
+    """The cores this process may use: its worker's share, else the usable cores."""
+    return _share or usable_cores()
+
+
 def step_threads(flops: float | None, cores: int | None = None) -> int:
     """The intra-op threads of a training step of ``flops`` (None: not known) when the user did not
     choose: one below :data:`SMALL_STEP_FLOPS`, else this process's cores."""
     if cores is None:
-        cores = _share or usable_cores()
+        cores = process_cores()
     return 1 if flops is not None and flops < SMALL_STEP_FLOPS else cores
 
 
-def train_threads(flops: float | None) -> int:
-    """Set the threads a CPU training step of ``flops`` trains with (:func:`step_threads`, unless the
-    user chose); return the count."""
+def train_threads(count: Callable[[], float | None]) -> int:
+    """Set the threads a CPU training step trains with (:func:`step_threads` of the FLOPs ``count``
+    gives, called only where the user did not choose); return the count."""
     import torch
 
     if not chosen():
-        threads = step_threads(flops)
+        threads = step_threads(count())
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
     return torch.get_num_threads()
@@ -120,7 +126,7 @@ def cap_threads(cores: int | None = None) -> int:
     import torch
 
     if not chosen():
-        cores = (_share or usable_cores()) if cores is None else cores
+        cores = process_cores() if cores is None else cores
         if torch.get_num_threads() > cores:
             torch.set_num_threads(cores)
     return torch.get_num_threads()
